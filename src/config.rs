@@ -1,0 +1,1 @@
+//! Configuration shared by every command. Built by later steps.

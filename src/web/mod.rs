@@ -1,0 +1,1 @@
+//! Dashboard pages for leadership, managers and partners. Built by the dashboard issue.
