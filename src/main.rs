@@ -1,1 +1,217 @@
-fn main() {}
+//! The `nextbest` command line: generate, import, export and inspect data.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use nextbest::config::Config;
+use nextbest::domain::Id;
+use nextbest::import::{self, ImportOptions, ReadProgress};
+use nextbest::store::Store;
+
+/// Next best actions for partner ecosystems.
+#[derive(Debug, Parser)]
+#[command(name = "nextbest", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    /// Log filter, e.g. `info` or `nextbest=debug` (overridden by RUST_LOG).
+    #[arg(long, global = true, default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a synthetic partner ecosystem with known causal effects (and its ground truth).
+    Generate {
+        /// Number of partners.
+        #[arg(long, default_value_t = 500)]
+        partners: usize,
+        /// Random seed: the same seed gives the same world.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The date the world is seen from: plans ending before it are closed, the ones
+        /// spanning it are active.
+        #[arg(long, default_value = "2026-10-01")]
+        as_of: NaiveDate,
+        /// Years of plan history before `--as-of`.
+        #[arg(long, default_value_t = 3)]
+        years: u32,
+        /// Monte Carlo draws per active plan for the ground-truth effects.
+        #[arg(long, default_value_t = 64)]
+        truth_draws: usize,
+        /// Output folder (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a DATA_FORMAT.md folder (CSV and/or JSONL files) into the store.
+    Import {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// Import the valid rows and write the rejected ones, with reasons, to --report.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Where --skip-invalid writes rejected rows.
+        #[arg(long, default_value = "import-rejected.csv")]
+        report: PathBuf,
+        /// Skip unknown columns on files other than partners instead of refusing them.
+        #[arg(long)]
+        ignore_unknown_columns: bool,
+    },
+    /// Write everything stored for the tenant as a DATA_FORMAT.md folder of CSV files.
+    Export {
+        /// Output folder (created if missing).
+        dir: PathBuf,
+    },
+    /// Print row counts per entity and status for the tenant.
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("nextbest: could not start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nextbest: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = cli.config;
+    Id::parse(&config.tenant).with_context(|| format!("invalid --tenant `{}`", config.tenant))?;
+    match cli.command {
+        Command::Generate { partners, seed, as_of, years, truth_draws, out } => {
+            generate(partners, seed, as_of, years, truth_draws, out)
+        }
+        Command::Import { dir, skip_invalid, report, ignore_unknown_columns } => {
+            let options = ImportOptions { skip_invalid, ignore_unknown_columns };
+            import(&config, &dir, &options, &report).await
+        }
+        Command::Export { dir } => export(&config, &dir).await,
+        Command::Stats { json } => stats(&config, json).await,
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Store> {
+    let url = config.database_url();
+    Store::open(&url).await.context("could not open the store (check --data-dir or NEXTBEST_DATABASE_URL)")
+}
+
+fn generate(partners: usize, seed: u64, as_of: NaiveDate, years: u32, truth_draws: usize, out: PathBuf) -> Result<()> {
+    let _ = (partners, seed, as_of, years, truth_draws, out);
+    bail!("the synthetic world generator is not built yet")
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+async fn import(config: &Config, dir: &std::path::Path, options: &ImportOptions, report: &std::path::Path) -> Result<()> {
+    let store = open_store(config).await?;
+    let started = Instant::now();
+    let bars = MultiProgress::new();
+    let read_bar = bars.add(ProgressBar::new(0));
+    read_bar.set_style(bar_style("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {elapsed}"));
+    let write_bar = bars.add(ProgressBar::new(0));
+    write_bar.set_style(bar_style("{msg:>24} {pos} rows written {elapsed}"));
+    let mut on_read = |p: ReadProgress<'_>| {
+        read_bar.set_length(p.bytes_total);
+        read_bar.set_position(p.bytes_read);
+        read_bar.set_message(format!("reading {}", p.file));
+    };
+    let mut on_write = |entity: &'static str, rows: usize| {
+        write_bar.set_message(format!("writing {entity}"));
+        write_bar.inc(rows as u64);
+    };
+    let summary = import::import_dir(&store, &config.tenant, dir, options, &mut on_read, &mut on_write)
+        .await
+        .with_context(|| format!("import of `{}` failed", dir.display()))?;
+    read_bar.finish_and_clear();
+    write_bar.finish_and_clear();
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "imported `{}` into tenant `{}` in {:.1?}", dir.display(), config.tenant, started.elapsed())?;
+    for (entity, rows) in summary.rows.iter().filter(|(_, n)| *n > 0) {
+        writeln!(out, "  {entity:<12} {rows:>10} rows")?;
+    }
+    if !summary.custom_kinds.is_empty() {
+        writeln!(out, "  custom activity kinds: {}", summary.custom_kinds.join(", "))?;
+    }
+    if !summary.rejected.is_empty() {
+        import::write_rejections(report, &summary.rejected)?;
+        writeln!(out, "  rejected {} rows; reasons in `{}`", summary.rejected.len(), report.display())?;
+        for rejection in summary.rejected.iter().take(5) {
+            writeln!(out, "    {rejection}")?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn export(config: &Config, dir: &std::path::Path) -> Result<()> {
+    let store = open_store(config).await?;
+    let data = store.dataset(&config.tenant).await.context("could not read the store")?;
+    let written = import::write_csv_dir(dir, &data)?;
+    let mut out = std::io::stdout().lock();
+    for (entity, rows) in data.counts().iter().filter(|(_, n)| *n > 0) {
+        writeln!(out, "  {entity:<12} {rows:>10} rows")?;
+    }
+    writeln!(out, "exported tenant `{}` to {} files in `{}`", config.tenant, written.len(), dir.display())?;
+    store.close().await;
+    Ok(())
+}
+
+async fn stats(config: &Config, json: bool) -> Result<()> {
+    let store = open_store(config).await?;
+    let counts = store.counts(&config.tenant).await.context("could not count rows")?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&counts)?)?;
+        return Ok(());
+    }
+    writeln!(out, "tenant `{}`", config.tenant)?;
+    writeln!(out, "  partners      {:>10}", counts.partners)?;
+    let groups = [("plans", &counts.plans), ("activities", &counts.activities), ("actions", &counts.actions), ("feedback", &counts.feedback)];
+    for (name, group) in groups {
+        let total: i64 = group.values().sum();
+        let detail: Vec<String> = group.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(out, "  {name:<13} {total:>10}  {}", detail.join(", "))?;
+    }
+    writeln!(out, "  key_results   {:>10}  {} without a target", counts.key_results, counts.key_results_without_target)?;
+    writeln!(out, "  kr_progress   {:>10}", counts.kr_progress)?;
+    if counts.partners == 0 {
+        let tenants = store.tenants().await?;
+        if !tenants.is_empty() {
+            writeln!(out, "  (nothing here; tenants with data: {})", tenants.join(", "))?;
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod catalog;
+pub mod dataset;
 pub mod enums;
 pub mod error;
 pub mod feedback;
@@ -17,6 +18,7 @@ pub mod plan;
 
 pub use activity::Activity;
 pub use catalog::{ActionSpec, Catalog, Effort};
+pub use dataset::{Dataset, KnownIds};
 pub use enums::{
     ActivityStatus, FeedbackResponse, IntegrationMode, JourneyStage, PartnerType, PlanStatus,
     RelationshipStage, Responsible, Role, Tier,
@@ -27,4 +29,4 @@ pub use id::Id;
 pub use key_result::{attainment, KeyResult, KrProgress};
 pub use pace::{kr_pace, plan_pace, Pace};
 pub use partner::{AttributeValue, Partner};
-pub use plan::Plan;
+pub use plan::{Plan, PlanRecord};

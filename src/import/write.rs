@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 use super::{Dataset, ImportError};
+use crate::domain::catalog::ActionSource;
 use crate::domain::{AttributeValue, Id};
 
 /// Column order of `partners.csv` before any custom attribute columns.
@@ -82,8 +83,10 @@ pub fn write_csv_dir(dir: &Path, data: &Dataset) -> Result<Vec<PathBuf>, ImportE
         a.quantity.to_string(), a.status.as_str().into(), opt_str(a.responsible.map(|v| v.as_str())), id(&a.kr_id),
     ]))?);
 
-    if !data.actions.is_empty() {
-        written.push(write_file(dir, "actions", ACTION_COLUMNS, data.actions.iter().map(|s| vec![
+    // Kinds only observed in activities are derived data: activities.csv recreates them.
+    let defined: Vec<_> = data.actions.iter().filter(|a| a.source != ActionSource::Observed).collect();
+    if !defined.is_empty() {
+        written.push(write_file(dir, "actions", ACTION_COLUMNS, defined.iter().map(|s| vec![
             s.kind.clone(), s.label.clone(), s.category.clone(),
             s.stages.iter().map(|st| st.as_str()).collect::<Vec<_>>().join(";"),
             s.effort_hours.to_string(), s.responsible.as_str().into(), s.min_relationship.as_str().into(),

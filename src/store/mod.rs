@@ -1,1 +1,123 @@
-//! The system of record.
+//! The system of record: SQLite by default, PostgreSQL at scale, one schema and one set of
+//! queries for both through sqlx's `Any` driver. Every query filters on the tenant.
+//!
+//! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
+
+mod read;
+mod rows;
+mod upsert;
+mod write;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use thiserror::Error;
+
+pub use read::{Counts, PlanFilter};
+pub(crate) use rows::timestamp;
+pub use write::WriteProgress;
+
+/// Which database sits behind the pool; chosen by the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("unsupported database URL scheme `{0}`: use sqlite:// or postgres://")]
+    UnsupportedScheme(String),
+    #[error("could not create the data directory `{0}`")]
+    DataDir(String, #[source] std::io::Error),
+    #[error("could not connect to the {0:?} database")]
+    Connect(Backend, #[source] sqlx::Error),
+    #[error("could not apply the schema migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database query failed while {0}")]
+    Query(&'static str, #[source] sqlx::Error),
+    #[error("stored {what} `{value}` is not valid: {why}")]
+    Corrupt { what: &'static str, value: String, why: String },
+}
+
+/// Schema migrations, compiled into the binary so `nextbest` runs from anywhere.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the system of record. Cheap to clone; share it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and brings the schema up to
+    /// date. For SQLite the file and its directory are created if missing, and every
+    /// connection runs in WAL mode with `synchronous=FULL` and foreign keys on, so a write
+    /// acknowledged is on disk and references are enforced.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let scheme = url.split_once(':').map_or(url, |(s, _)| s);
+        let backend = match scheme {
+            "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" => Backend::Postgres,
+            other => return Err(StoreError::UnsupportedScheme(other.to_owned())),
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect(backend, e))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                             PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Connect(backend, e))?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
+        tracing::debug!(?backend, "store opened");
+        Ok(Self { pool, backend })
+    }
+
+    /// The store for a data directory: `DIR/nextbest.db`, SQLite.
+    pub async fn open_data_dir(dir: &Path) -> Result<Self, StoreError> {
+        Self::open(&format!("sqlite://{}", dir.join("nextbest.db").display())).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Turns `sqlite://path` into a URL that creates the file, and creates its directory.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::DataDir(parent.display().to_string(), e))?;
+        }
+    }
+    let query = if query.contains("mode=") { query.to_owned() } else if query.is_empty() { "mode=rwc".into() } else { format!("{query}&mode=rwc") };
+    Ok(format!("sqlite://{path}?{query}"))
+}

@@ -1,7 +1,9 @@
 //! A dataset in memory: the entities of DATA_FORMAT.md, already validated. Import reads
 //! files into it, export and the synthetic world write it out, the store takes it whole.
 
-use crate::domain::{ActionSpec, Activity, Feedback, KeyResult, KrProgress, Partner, Plan};
+use std::collections::HashSet;
+
+use super::{ActionSpec, Activity, Catalog, Feedback, KeyResult, KrProgress, Partner, Plan};
 
 #[derive(Debug, Clone, Default)]
 pub struct Dataset {
@@ -28,3 +30,13 @@ impl Dataset {
         ]
     }
 }
+
+/// Ids the tenant already has in the store, so a dataset may refer to them.
+#[derive(Debug, Clone, Default)]
+pub struct KnownIds {
+    pub partners: HashSet<String>,
+    pub plans: HashSet<String>,
+    pub key_results: HashSet<String>,
+    pub catalog: Catalog,
+}
+
