@@ -7,16 +7,31 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Directory for the embedded store, vector index and models.
-    #[arg(long, global = true, env = "NEXTBEST_DATA_DIR", default_value = "nextbest-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "NEXTBEST_DATA_DIR",
+        default_value = "nextbest-data"
+    )]
     pub data_dir: PathBuf,
 
     /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Defaults to
     /// `sqlite://DATA_DIR/nextbest.db`.
-    #[arg(long, global = true, env = "NEXTBEST_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "NEXTBEST_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// The tenant (one vendor's partner ecosystem) the command acts for.
-    #[arg(long, global = true, env = "NEXTBEST_TENANT", default_value = "default")]
+    #[arg(
+        long,
+        global = true,
+        env = "NEXTBEST_TENANT",
+        default_value = "default"
+    )]
     pub tenant: String,
 }
 

@@ -81,7 +81,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("nextbest: could not start the async runtime: {err}");
@@ -100,18 +103,34 @@ fn main() -> ExitCode {
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let config = cli.config;
     Id::parse(&config.tenant).with_context(|| format!("invalid --tenant `{}`", config.tenant))?;
     match cli.command {
-        Command::Generate { partners, seed, as_of, years, truth_draws, out } => {
-            generate(partners, seed, as_of, years, truth_draws, out)
-        }
-        Command::Import { dir, skip_invalid, report, ignore_unknown_columns } => {
-            let options = ImportOptions { skip_invalid, ignore_unknown_columns };
+        Command::Generate {
+            partners,
+            seed,
+            as_of,
+            years,
+            truth_draws,
+            out,
+        } => generate(partners, seed, as_of, years, truth_draws, out),
+        Command::Import {
+            dir,
+            skip_invalid,
+            report,
+            ignore_unknown_columns,
+        } => {
+            let options = ImportOptions {
+                skip_invalid,
+                ignore_unknown_columns,
+            };
             import(&config, &dir, &options, &report).await
         }
         Command::Export { dir } => export(&config, &dir).await,
@@ -121,10 +140,19 @@ async fn run(cli: Cli) -> Result<()> {
 
 async fn open_store(config: &Config) -> Result<Store> {
     let url = config.database_url();
-    Store::open(&url).await.context("could not open the store (check --data-dir or NEXTBEST_DATABASE_URL)")
+    Store::open(&url)
+        .await
+        .context("could not open the store (check --data-dir or NEXTBEST_DATABASE_URL)")
 }
 
-fn generate(partners: usize, seed: u64, as_of: NaiveDate, years: u32, truth_draws: usize, out: PathBuf) -> Result<()> {
+fn generate(
+    partners: usize,
+    seed: u64,
+    as_of: NaiveDate,
+    years: u32,
+    truth_draws: usize,
+    out: PathBuf,
+) -> Result<()> {
     let _ = (partners, seed, as_of, years, truth_draws, out);
     bail!("the synthetic world generator is not built yet")
 }
@@ -133,12 +161,19 @@ fn bar_style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-async fn import(config: &Config, dir: &std::path::Path, options: &ImportOptions, report: &std::path::Path) -> Result<()> {
+async fn import(
+    config: &Config,
+    dir: &std::path::Path,
+    options: &ImportOptions,
+    report: &std::path::Path,
+) -> Result<()> {
     let store = open_store(config).await?;
     let started = Instant::now();
     let bars = MultiProgress::new();
     let read_bar = bars.add(ProgressBar::new(0));
-    read_bar.set_style(bar_style("{msg:>24} [{bar:30}] {bytes}/{total_bytes} {elapsed}"));
+    read_bar.set_style(bar_style(
+        "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {elapsed}",
+    ));
     let write_bar = bars.add(ProgressBar::new(0));
     write_bar.set_style(bar_style("{msg:>24} {pos} rows written {elapsed}"));
     let mut on_read = |p: ReadProgress<'_>| {
@@ -150,23 +185,45 @@ async fn import(config: &Config, dir: &std::path::Path, options: &ImportOptions,
         write_bar.set_message(format!("writing {entity}"));
         write_bar.inc(rows as u64);
     };
-    let summary = import::import_dir(&store, &config.tenant, dir, options, &mut on_read, &mut on_write)
-        .await
-        .with_context(|| format!("import of `{}` failed", dir.display()))?;
+    let summary = import::import_dir(
+        &store,
+        &config.tenant,
+        dir,
+        options,
+        &mut on_read,
+        &mut on_write,
+    )
+    .await
+    .with_context(|| format!("import of `{}` failed", dir.display()))?;
     read_bar.finish_and_clear();
     write_bar.finish_and_clear();
 
     let mut out = std::io::stdout().lock();
-    writeln!(out, "imported `{}` into tenant `{}` in {:.1?}", dir.display(), config.tenant, started.elapsed())?;
+    writeln!(
+        out,
+        "imported `{}` into tenant `{}` in {:.1?}",
+        dir.display(),
+        config.tenant,
+        started.elapsed()
+    )?;
     for (entity, rows) in summary.rows.iter().filter(|(_, n)| *n > 0) {
         writeln!(out, "  {entity:<12} {rows:>10} rows")?;
     }
     if !summary.custom_kinds.is_empty() {
-        writeln!(out, "  custom activity kinds: {}", summary.custom_kinds.join(", "))?;
+        writeln!(
+            out,
+            "  custom activity kinds: {}",
+            summary.custom_kinds.join(", ")
+        )?;
     }
     if !summary.rejected.is_empty() {
         import::write_rejections(report, &summary.rejected)?;
-        writeln!(out, "  rejected {} rows; reasons in `{}`", summary.rejected.len(), report.display())?;
+        writeln!(
+            out,
+            "  rejected {} rows; reasons in `{}`",
+            summary.rejected.len(),
+            report.display()
+        )?;
         for rejection in summary.rejected.iter().take(5) {
             writeln!(out, "    {rejection}")?;
         }
@@ -177,20 +234,32 @@ async fn import(config: &Config, dir: &std::path::Path, options: &ImportOptions,
 
 async fn export(config: &Config, dir: &std::path::Path) -> Result<()> {
     let store = open_store(config).await?;
-    let data = store.dataset(&config.tenant).await.context("could not read the store")?;
+    let data = store
+        .dataset(&config.tenant)
+        .await
+        .context("could not read the store")?;
     let written = import::write_csv_dir(dir, &data)?;
     let mut out = std::io::stdout().lock();
     for (entity, rows) in data.counts().iter().filter(|(_, n)| *n > 0) {
         writeln!(out, "  {entity:<12} {rows:>10} rows")?;
     }
-    writeln!(out, "exported tenant `{}` to {} files in `{}`", config.tenant, written.len(), dir.display())?;
+    writeln!(
+        out,
+        "exported tenant `{}` to {} files in `{}`",
+        config.tenant,
+        written.len(),
+        dir.display()
+    )?;
     store.close().await;
     Ok(())
 }
 
 async fn stats(config: &Config, json: bool) -> Result<()> {
     let store = open_store(config).await?;
-    let counts = store.counts(&config.tenant).await.context("could not count rows")?;
+    let counts = store
+        .counts(&config.tenant)
+        .await
+        .context("could not count rows")?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&counts)?)?;
@@ -198,18 +267,31 @@ async fn stats(config: &Config, json: bool) -> Result<()> {
     }
     writeln!(out, "tenant `{}`", config.tenant)?;
     writeln!(out, "  partners      {:>10}", counts.partners)?;
-    let groups = [("plans", &counts.plans), ("activities", &counts.activities), ("actions", &counts.actions), ("feedback", &counts.feedback)];
+    let groups = [
+        ("plans", &counts.plans),
+        ("activities", &counts.activities),
+        ("actions", &counts.actions),
+        ("feedback", &counts.feedback),
+    ];
     for (name, group) in groups {
         let total: i64 = group.values().sum();
         let detail: Vec<String> = group.iter().map(|(k, n)| format!("{k} {n}")).collect();
         writeln!(out, "  {name:<13} {total:>10}  {}", detail.join(", "))?;
     }
-    writeln!(out, "  key_results   {:>10}  {} without a target", counts.key_results, counts.key_results_without_target)?;
+    writeln!(
+        out,
+        "  key_results   {:>10}  {} without a target",
+        counts.key_results, counts.key_results_without_target
+    )?;
     writeln!(out, "  kr_progress   {:>10}", counts.kr_progress)?;
     if counts.partners == 0 {
         let tenants = store.tenants().await?;
         if !tenants.is_empty() {
-            writeln!(out, "  (nothing here; tenants with data: {})", tenants.join(", "))?;
+            writeln!(
+                out,
+                "  (nothing here; tenants with data: {})",
+                tenants.join(", ")
+            )?;
         }
     }
     store.close().await;

@@ -97,16 +97,16 @@ use RelationshipStage::{Collaborative as Col, Enhanced as Enh, Transactional as 
 use Responsible::{Joint as J, Partner as Pa, Vendor as V};
 
 type Row = (
-    &'static str,          // kind
-    &'static str,          // what
-    &'static str,          // category
-    &'static str,          // stages, DOMAIN.md codes; "all" for every stage
+    &'static str, // kind
+    &'static str, // what
+    &'static str, // category
+    &'static str, // stages, DOMAIN.md codes; "all" for every stage
     Effort,
     Responsible,
     RelationshipStage,
     &'static [&'static str], // prerequisites
-    u32,                   // cool-down days
-    &'static str,          // what it moves
+    u32,                     // cool-down days
+    &'static str,            // what it moves
 );
 
 /// DOMAIN.md's table. Prerequisites and cool-downs are ours: the book names "a focus
@@ -154,19 +154,32 @@ const BUILT_IN: &[Row] = &[
 pub fn built_in() -> Vec<ActionSpec> {
     BUILT_IN
         .iter()
-        .map(|&(kind, label, category, stages, effort, responsible, min_rel, prereqs, cooldown, moves)| ActionSpec {
-            kind: kind.into(),
-            label: label.into(),
-            category: category.into(),
-            stages: parse_stage_codes(stages),
-            effort_hours: effort.hours(),
-            responsible,
-            min_relationship: min_rel,
-            prerequisites: prereqs.iter().map(|p| (*p).to_owned()).collect(),
-            cooldown_days: cooldown,
-            description: format!("Moves: {moves}."),
-            source: ActionSource::BuiltIn,
-        })
+        .map(
+            |&(
+                kind,
+                label,
+                category,
+                stages,
+                effort,
+                responsible,
+                min_rel,
+                prereqs,
+                cooldown,
+                moves,
+            )| ActionSpec {
+                kind: kind.into(),
+                label: label.into(),
+                category: category.into(),
+                stages: parse_stage_codes(stages),
+                effort_hours: effort.hours(),
+                responsible,
+                min_relationship: min_rel,
+                prerequisites: prereqs.iter().map(|p| (*p).to_owned()).collect(),
+                cooldown_days: cooldown,
+                description: format!("Moves: {moves}."),
+                source: ActionSource::BuiltIn,
+            },
+        )
         .collect()
 }
 
@@ -174,7 +187,10 @@ fn parse_stage_codes(codes: &str) -> Vec<JourneyStage> {
     if codes == "all" {
         return Vec::new();
     }
-    codes.split_whitespace().filter_map(JourneyStage::parse_code).collect()
+    codes
+        .split_whitespace()
+        .filter_map(JourneyStage::parse_code)
+        .collect()
 }
 
 /// A tenant's catalog: built-in kinds, overridden or extended by the tenant's actions and
@@ -192,7 +208,12 @@ impl Default for Catalog {
 
 impl Catalog {
     pub fn built_in() -> Self {
-        Self { specs: built_in().into_iter().map(|s| (s.kind.clone(), s)).collect() }
+        Self {
+            specs: built_in()
+                .into_iter()
+                .map(|s| (s.kind.clone(), s))
+                .collect(),
+        }
     }
 
     /// Adds or replaces a spec when its source ranks at least as high as the one held, so a
@@ -246,7 +267,11 @@ mod tests {
         let catalog = Catalog::built_in();
         for spec in catalog.iter() {
             for prereq in &spec.prerequisites {
-                assert!(catalog.contains(prereq), "{} needs unknown {prereq}", spec.kind);
+                assert!(
+                    catalog.contains(prereq),
+                    "{} needs unknown {prereq}",
+                    spec.kind
+                );
             }
         }
     }
@@ -258,10 +283,19 @@ mod tests {
         assert_eq!(pilot.stages, vec![JourneyStage::Win]);
         assert_eq!(pilot.min_relationship, RelationshipStage::Collaborative);
         assert_eq!(pilot.prerequisites, vec!["focus_account_plan".to_owned()]);
-        assert!(catalog.get("progress_update").unwrap().fits_stage(JourneyStage::Prospect));
-        assert!(!catalog.get("marketplace_listing").unwrap().fits_stage(JourneyStage::Onboard));
+        assert!(catalog
+            .get("progress_update")
+            .unwrap()
+            .fits_stage(JourneyStage::Prospect));
+        assert!(!catalog
+            .get("marketplace_listing")
+            .unwrap()
+            .fits_stage(JourneyStage::Onboard));
         let roundtable = catalog.get("customer_roundtable").unwrap();
-        assert_eq!(roundtable.stages, vec![JourneyStage::Deliver, JourneyStage::Expand]);
+        assert_eq!(
+            roundtable.stages,
+            vec![JourneyStage::Deliver, JourneyStage::Expand]
+        );
     }
 
     #[test]

@@ -39,4 +39,3 @@ pub struct KnownIds {
     pub key_results: HashSet<String>,
     pub catalog: Catalog,
 }
-

@@ -119,7 +119,9 @@ mod tests {
         let err = Tier::parse("Gold").unwrap_err();
         assert_eq!(
             err,
-            DomainError::NotInEnum { allowed: "none, registered, silver, gold, platinum".into() }
+            DomainError::NotInEnum {
+                allowed: "none, registered, silver, gold, platinum".into()
+            }
         );
     }
 

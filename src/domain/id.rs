@@ -13,9 +13,9 @@ impl Id {
 
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let valid = (1..=Self::MAX_LEN).contains(&raw.len())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-'));
+            && raw.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'-')
+            });
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
@@ -64,13 +64,20 @@ mod tests {
             assert!(Id::parse(ok).is_ok(), "{ok} should be a valid id");
         }
         for bad in ["", "has space", "slash/no", "é", &"x".repeat(129)] {
-            assert_eq!(Id::parse(bad), Err(DomainError::InvalidId), "{bad:?} should be refused");
+            assert_eq!(
+                Id::parse(bad),
+                Err(DomainError::InvalidId),
+                "{bad:?} should be refused"
+            );
         }
     }
 
     #[test]
     fn categories_are_trimmed_and_bounded() {
-        assert_eq!(parse_category("  joint sales ").as_deref(), Ok("joint sales"));
+        assert_eq!(
+            parse_category("  joint sales ").as_deref(),
+            Ok("joint sales")
+        );
         assert!(parse_category("   ").is_err());
         assert!(parse_category(&"k".repeat(129)).is_err());
     }

@@ -77,19 +77,29 @@ mod tests {
 
     #[test]
     fn attainment_is_the_weighted_mean_of_capped_ratios() {
-        let krs = [kr(Some(100.0), Some(50.0), 1.0), kr(Some(10.0), Some(15.0), 3.0)];
+        let krs = [
+            kr(Some(100.0), Some(50.0), 1.0),
+            kr(Some(10.0), Some(15.0), 3.0),
+        ];
         assert!((attainment(&krs).unwrap() - (0.5 + 3.0 * 1.5) / 4.0).abs() < 1e-12);
     }
 
     #[test]
     fn a_ratio_above_two_is_capped() {
-        let krs = [kr(Some(10.0), Some(100.0), 1.0), kr(Some(10.0), Some(0.0), 1.0)];
+        let krs = [
+            kr(Some(10.0), Some(100.0), 1.0),
+            kr(Some(10.0), Some(0.0), 1.0),
+        ];
         assert_eq!(attainment(&krs), Some(1.0));
     }
 
     #[test]
     fn undefined_targets_are_excluded_and_missing_realized_counts_as_zero() {
-        let krs = [kr(None, Some(1000.0), 5.0), kr(Some(10.0), None, 1.0), kr(Some(10.0), Some(10.0), 1.0)];
+        let krs = [
+            kr(None, Some(1000.0), 5.0),
+            kr(Some(10.0), None, 1.0),
+            kr(Some(10.0), Some(10.0), 1.0),
+        ];
         assert_eq!(attainment(&krs), Some(0.5));
     }
 

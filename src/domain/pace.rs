@@ -86,7 +86,10 @@ pub fn plan_pace(
             continue;
         }
         let due = due.unwrap_or(end);
-        progress += weight * (realized.unwrap_or(0.0) / target).clamp(0.0, RATIO_CAP).min(1.0);
+        progress += weight
+            * (realized.unwrap_or(0.0) / target)
+                .clamp(0.0, RATIO_CAP)
+                .min(1.0);
         expected += weight * elapsed_fraction(start, due, as_of);
         weights += weight;
         all_due &= as_of >= due;
@@ -137,7 +140,13 @@ mod tests {
     #[test]
     fn early_small_progress_is_on_track_when_pace_allows_it() {
         // DOMAIN.md: 500 EUR of an 8,333 EUR monthly target early in the month is on track.
-        let pace = kr_pace(Some(8333.0), Some(500.0), d("2025-03-01"), d("2025-03-31"), d("2025-03-03"));
+        let pace = kr_pace(
+            Some(8333.0),
+            Some(500.0),
+            d("2025-03-01"),
+            d("2025-03-31"),
+            d("2025-03-03"),
+        );
         assert_eq!(pace, Pace::OnTrack);
     }
 
@@ -145,27 +154,54 @@ mod tests {
     fn the_same_progress_later_in_the_period_is_behind_then_at_risk() {
         let (s, e) = (d("2025-01-01"), d("2025-01-31"));
         // 30 days long; at day 15, half is expected.
-        assert_eq!(kr_pace(Some(100.0), Some(45.0), s, e, d("2025-01-16")), Pace::OnTrack);
-        assert_eq!(kr_pace(Some(100.0), Some(35.0), s, e, d("2025-01-16")), Pace::Behind);
-        assert_eq!(kr_pace(Some(100.0), Some(20.0), s, e, d("2025-01-16")), Pace::AtRisk);
+        assert_eq!(
+            kr_pace(Some(100.0), Some(45.0), s, e, d("2025-01-16")),
+            Pace::OnTrack
+        );
+        assert_eq!(
+            kr_pace(Some(100.0), Some(35.0), s, e, d("2025-01-16")),
+            Pace::Behind
+        );
+        assert_eq!(
+            kr_pace(Some(100.0), Some(20.0), s, e, d("2025-01-16")),
+            Pace::AtRisk
+        );
     }
 
     #[test]
     fn reaching_the_target_is_complete_at_any_time() {
-        let pace = kr_pace(Some(10.0), Some(10.0), d("2025-01-01"), d("2025-12-31"), d("2025-01-02"));
+        let pace = kr_pace(
+            Some(10.0),
+            Some(10.0),
+            d("2025-01-01"),
+            d("2025-12-31"),
+            d("2025-01-02"),
+        );
         assert_eq!(pace, Pace::Complete);
     }
 
     #[test]
     fn missing_the_target_by_the_due_date_is_not_complete() {
-        let pace = kr_pace(Some(10.0), Some(9.99), d("2025-01-01"), d("2025-03-31"), d("2025-03-31"));
+        let pace = kr_pace(
+            Some(10.0),
+            Some(9.99),
+            d("2025-01-01"),
+            d("2025-03-31"),
+            d("2025-03-31"),
+        );
         assert_eq!(pace, Pace::NotComplete);
     }
 
     #[test]
     fn an_undefined_target_is_not_defined_whatever_was_realized() {
         for target in [None, Some(0.0), Some(-5.0)] {
-            let pace = kr_pace(target, Some(1e6), d("2025-01-01"), d("2025-03-31"), d("2025-02-01"));
+            let pace = kr_pace(
+                target,
+                Some(1e6),
+                d("2025-01-01"),
+                d("2025-03-31"),
+                d("2025-02-01"),
+            );
             assert_eq!(pace, Pace::NotDefined);
         }
     }
@@ -173,8 +209,14 @@ mod tests {
     #[test]
     fn missing_realized_counts_as_nothing_achieved() {
         let (s, e) = (d("2025-01-01"), d("2025-01-31"));
-        assert_eq!(kr_pace(Some(10.0), None, s, e, d("2025-01-01")), Pace::OnTrack);
-        assert_eq!(kr_pace(Some(10.0), None, s, e, d("2025-01-20")), Pace::AtRisk);
+        assert_eq!(
+            kr_pace(Some(10.0), None, s, e, d("2025-01-01")),
+            Pace::OnTrack
+        );
+        assert_eq!(
+            kr_pace(Some(10.0), None, s, e, d("2025-01-20")),
+            Pace::AtRisk
+        );
     }
 
     #[test]
@@ -200,8 +242,17 @@ mod tests {
         assert_eq!(plan_pace(krs, s, e, mid), Pace::AtRisk);
         let ahead = [(Some(10.0), Some(6.0), 1.0, None), (None, None, 1.0, None)];
         assert_eq!(plan_pace(ahead, s, e, mid), Pace::OnTrack);
-        assert_eq!(plan_pace([(None, Some(1.0), 1.0, None)], s, e, mid), Pace::NotDefined);
-        assert_eq!(plan_pace([(Some(10.0), Some(9.0), 1.0, None)], s, e, e), Pace::NotComplete);
-        assert_eq!(plan_pace([(Some(10.0), Some(25.0), 1.0, None)], s, e, mid), Pace::Complete);
+        assert_eq!(
+            plan_pace([(None, Some(1.0), 1.0, None)], s, e, mid),
+            Pace::NotDefined
+        );
+        assert_eq!(
+            plan_pace([(Some(10.0), Some(9.0), 1.0, None)], s, e, e),
+            Pace::NotComplete
+        );
+        assert_eq!(
+            plan_pace([(Some(10.0), Some(25.0), 1.0, None)], s, e, mid),
+            Pace::Complete
+        );
     }
 }

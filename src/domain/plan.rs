@@ -45,10 +45,17 @@ impl PlanRecord {
             .key_results
             .iter()
             .map(|kr| {
-                let mut series = self.progress.iter().filter(|p| p.kr_id == kr.kr_id).peekable();
+                let mut series = self
+                    .progress
+                    .iter()
+                    .filter(|p| p.kr_id == kr.kr_id)
+                    .peekable();
                 let mut kr = kr.clone();
                 if series.peek().is_some() {
-                    kr.realized = series.filter(|p| p.as_of <= as_of).max_by_key(|p| p.as_of).map(|p| p.realized);
+                    kr.realized = series
+                        .filter(|p| p.as_of <= as_of)
+                        .max_by_key(|p| p.as_of)
+                        .map(|p| p.realized);
                 }
                 kr
             })
@@ -56,8 +63,18 @@ impl PlanRecord {
         PlanRecord {
             plan: self.plan.clone(),
             key_results,
-            progress: self.progress.iter().filter(|p| p.as_of <= as_of).cloned().collect(),
-            activities: self.activities.iter().filter(|a| a.date <= as_of).cloned().collect(),
+            progress: self
+                .progress
+                .iter()
+                .filter(|p| p.as_of <= as_of)
+                .cloned()
+                .collect(),
+            activities: self
+                .activities
+                .iter()
+                .filter(|a| a.date <= as_of)
+                .cloned()
+                .collect(),
         }
     }
 
@@ -92,7 +109,11 @@ mod tests {
             weight: 1.0,
             due_date: None,
         };
-        let point = |kr_id: &str, date: &str, realized| KrProgress { kr_id: id(kr_id), as_of: d(date), realized };
+        let point = |kr_id: &str, date: &str, realized| KrProgress {
+            kr_id: id(kr_id),
+            as_of: d(date),
+            realized,
+        };
         let act = |date: &str| Activity {
             activity_id: id(date),
             plan_id: id("p"),
@@ -115,7 +136,11 @@ mod tests {
                 owner_id: None,
             },
             key_results: vec![kr("a", Some(120.0)), kr("b", Some(80.0))],
-            progress: vec![point("a", "2025-01-15", 10.0), point("a", "2025-02-15", 60.0), point("a", "2025-03-31", 120.0)],
+            progress: vec![
+                point("a", "2025-01-15", 10.0),
+                point("a", "2025-02-15", 60.0),
+                point("a", "2025-03-31", 120.0),
+            ],
             activities: vec![act("2025-01-10"), act("2025-02-20")],
         }
     }

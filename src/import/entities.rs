@@ -7,8 +7,9 @@ use super::Rejection;
 use crate::domain::catalog::ActionSource;
 use crate::domain::id::parse_category;
 use crate::domain::{
-    ActionSpec, Activity, ActivityStatus, Effort, Feedback, FeedbackResponse, Id, IntegrationMode, JourneyStage,
-    KeyResult, KrProgress, Partner, PartnerType, Plan, PlanStatus, RelationshipStage, Responsible, Role, Tier,
+    ActionSpec, Activity, ActivityStatus, Effort, Feedback, FeedbackResponse, Id, IntegrationMode,
+    JourneyStage, KeyResult, KrProgress, Partner, PartnerType, Plan, PlanStatus, RelationshipStage,
+    Responsible, Role, Tier,
 };
 
 /// The columns each entity knows; anything else on `partners` is a custom attribute and
@@ -91,12 +92,18 @@ pub fn plan(c: &Cells<'_>) -> Result<Plan, Rejection> {
         end_date: c.date("end_date")?,
         name: c.opt_text("name"),
         template: c.opt_category("template")?,
-        status: c.opt_enum("status", PlanStatus::parse)?.ok_or_else(|| c.reject("status", "", "is required"))?,
+        status: c
+            .opt_enum("status", PlanStatus::parse)?
+            .ok_or_else(|| c.reject("status", "", "is required"))?,
         owner_id: c.opt_id("owner_id")?,
     };
     if plan.start_date >= plan.end_date {
         let value = plan.end_date.to_string();
-        return Err(c.reject("end_date", &value, &format!("must be after start_date {}", plan.start_date)));
+        return Err(c.reject(
+            "end_date",
+            &value,
+            &format!("must be after start_date {}", plan.start_date),
+        ));
     }
     Ok(plan)
 }
@@ -116,24 +123,37 @@ pub fn key_result(c: &Cells<'_>) -> Result<KeyResult, Rejection> {
 }
 
 pub fn progress(c: &Cells<'_>) -> Result<KrProgress, Rejection> {
-    Ok(KrProgress { kr_id: c.id("kr_id")?, as_of: c.date("as_of")?, realized: c.num("realized", None)? })
+    Ok(KrProgress {
+        kr_id: c.id("kr_id")?,
+        as_of: c.date("as_of")?,
+        realized: c.num("realized", None)?,
+    })
 }
 
 pub fn action(c: &Cells<'_>) -> Result<ActionSpec, Rejection> {
     let kind = c.category("kind")?;
-    let effort_hours = c.opt_num("effort_hours", Some(NON_NEGATIVE))?.unwrap_or(Effort::M.hours());
+    let effort_hours = c
+        .opt_num("effort_hours", Some(NON_NEGATIVE))?
+        .unwrap_or(Effort::M.hours());
     let cooldown = c.opt_count("cooldown_days")?.unwrap_or(14);
     Ok(ActionSpec {
-        label: c.opt_text("label").unwrap_or_else(|| kind.replace('_', " ")),
-        category: c.opt_category("category")?.unwrap_or_else(|| "custom".into()),
+        label: c
+            .opt_text("label")
+            .unwrap_or_else(|| kind.replace('_', " ")),
+        category: c
+            .opt_category("category")?
+            .unwrap_or_else(|| "custom".into()),
         stages: c.set("stages", JourneyStage::parse)?,
         effort_hours,
-        responsible: c.opt_enum("responsible", Responsible::parse)?.unwrap_or(Responsible::Joint),
+        responsible: c
+            .opt_enum("responsible", Responsible::parse)?
+            .unwrap_or(Responsible::Joint),
         min_relationship: c
             .opt_enum("min_relationship_stage", RelationshipStage::parse)?
             .unwrap_or(RelationshipStage::Transactional),
         prerequisites: c.set("prerequisites", |s| parse_category(s))?,
-        cooldown_days: u32::try_from(cooldown).map_err(|_| c.reject("cooldown_days", &cooldown.to_string(), "is too large"))?,
+        cooldown_days: u32::try_from(cooldown)
+            .map_err(|_| c.reject("cooldown_days", &cooldown.to_string(), "is too large"))?,
         description: c.opt_text("description").unwrap_or_default(),
         source: ActionSource::Tenant,
         kind,
@@ -149,7 +169,9 @@ pub fn activity(c: &Cells<'_>) -> Result<(Option<Id>, Activity), Rejection> {
         kind: c.category("kind")?,
         date: c.date("date")?,
         quantity: c.opt_num("quantity", Some(POSITIVE))?.unwrap_or(1.0),
-        status: c.opt_enum("status", ActivityStatus::parse)?.unwrap_or(ActivityStatus::Done),
+        status: c
+            .opt_enum("status", ActivityStatus::parse)?
+            .unwrap_or(ActivityStatus::Done),
         responsible: c.opt_enum("responsible", Responsible::parse)?,
         kr_id: c.opt_id("kr_id")?,
     };
@@ -161,7 +183,9 @@ pub fn feedback(c: &Cells<'_>) -> Result<Feedback, Rejection> {
         recommendation_id: c.id("recommendation_id")?,
         plan_id: c.id("plan_id")?,
         kind: c.category("kind")?,
-        response: c.opt_enum("response", FeedbackResponse::parse)?.ok_or_else(|| c.reject("response", "", "is required"))?,
+        response: c
+            .opt_enum("response", FeedbackResponse::parse)?
+            .ok_or_else(|| c.reject("response", "", "is required"))?,
         at: c.timestamp("at")?,
         user_id: c.opt_id("user_id")?,
     })
@@ -174,21 +198,33 @@ pub fn feedback(c: &Cells<'_>) -> Result<Feedback, Rejection> {
 pub fn derived_activity_id(plan: &Id, kind: &str, date: chrono::NaiveDate, occurrence: u32) -> Id {
     let kind: String = kind
         .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '@' | '-') { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || matches!(ch, '.' | '_' | '@' | '-') {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     let id = format!("{plan}:{kind}:{date}:{occurrence}");
     if id.len() <= Id::MAX_LEN {
         return Id::from_trusted(id);
     }
     // FNV-1a: stable across Rust versions and platforms, unlike std's hasher.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     Id::from_trusted(format!("auto:{hash:016x}"))
 }
 
 /// Custom attribute values of one column: numbers if every non-empty value is one.
-pub fn attribute_values(values: &[(usize, String)]) -> BTreeMap<usize, crate::domain::AttributeValue> {
+pub fn attribute_values(
+    values: &[(usize, String)],
+) -> BTreeMap<usize, crate::domain::AttributeValue> {
     use crate::domain::AttributeValue;
-    let numeric = values.iter().all(|(_, v)| super::cells::parse_number(v).is_some());
+    let numeric = values
+        .iter()
+        .all(|(_, v)| super::cells::parse_number(v).is_some());
     values
         .iter()
         .map(|(row, v)| {
@@ -214,7 +250,10 @@ mod tests {
         assert_ne!(a, derived_activity_id(&plan, "partner lunch", date, 1));
         let long = derived_activity_id(&Id::parse(&"p".repeat(128)).unwrap(), "qbr", date, 0);
         assert!(Id::parse(long.as_str()).is_ok());
-        assert_eq!(long, derived_activity_id(&Id::parse(&"p".repeat(128)).unwrap(), "qbr", date, 0));
+        assert_eq!(
+            long,
+            derived_activity_id(&Id::parse(&"p".repeat(128)).unwrap(), "qbr", date, 0)
+        );
     }
 
     #[test]

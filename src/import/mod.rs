@@ -28,19 +28,41 @@ use source::{Row, RowError, RowReader};
 #[derive(Debug, Error)]
 pub enum ImportError {
     #[error("could not read or write `{}`", path.display())]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not read `{file}` as CSV")]
-    Csv { file: String, #[source] source: csv::Error },
+    Csv {
+        file: String,
+        #[source]
+        source: csv::Error,
+    },
     #[error("`{}` has no {entity}.csv or {entity}.jsonl, which every dataset needs", dir.display())]
     MissingFile { dir: PathBuf, entity: &'static str },
     #[error("{entity} is given twice, as `{}` and `{}`: keep one", first.display(), second.display())]
-    BothFormats { entity: &'static str, first: PathBuf, second: PathBuf },
+    BothFormats {
+        entity: &'static str,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("{file}:1: the header lacks the required column `{column}`")]
     MissingColumn { file: String, column: &'static str },
-    #[error("{file}:1:{position}: unknown column `{column}` (pass --ignore-unknown-columns to skip it)")]
-    UnknownColumn { file: String, position: usize, column: String },
+    #[error(
+        "{file}:1:{position}: unknown column `{column}` (pass --ignore-unknown-columns to skip it)"
+    )]
+    UnknownColumn {
+        file: String,
+        position: usize,
+        column: String,
+    },
     #[error("{file}:1:{position}: column `{column}` appears twice in the header")]
-    DuplicateColumn { file: String, position: usize, column: String },
+    DuplicateColumn {
+        file: String,
+        position: usize,
+        column: String,
+    },
     #[error("{0}; nothing was imported (pass --skip-invalid to import the valid rows)")]
     Invalid(Rejection),
     #[error("could not read what the store already holds")]
@@ -59,7 +81,14 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub fn new(file: &str, line: u64, column: &str, field: Option<&str>, value: &str, rule: &str) -> Self {
+    pub fn new(
+        file: &str,
+        line: u64,
+        column: &str,
+        field: Option<&str>,
+        value: &str,
+        rule: &str,
+    ) -> Self {
         Self {
             file: file.to_owned(),
             line,
@@ -73,7 +102,11 @@ impl Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {:?}: ", self.file, self.line, self.column, self.value)?;
+        write!(
+            f,
+            "{}:{}:{}: {:?}: ",
+            self.file, self.line, self.column, self.value
+        )?;
         match &self.field {
             Some(field) => write!(f, "{field} {}", self.rule),
             None => f.write_str(&self.rule),
@@ -116,7 +149,12 @@ pub fn read_dir(
     progress: &mut dyn FnMut(ReadProgress<'_>),
 ) -> Result<ReadOutcome, ImportError> {
     let files = discover(dir)?;
-    let mut reader = DatasetReader { options, known, out: ReadOutcome::default(), seen: Seen::default() };
+    let mut reader = DatasetReader {
+        options,
+        known,
+        out: ReadOutcome::default(),
+        seen: Seen::default(),
+    };
     for file in &files {
         reader.read_file(file, progress)?;
     }
@@ -125,10 +163,19 @@ pub fn read_dir(
     for spec in &out.dataset.actions {
         catalog.merge(spec.clone());
     }
-    let mut custom: Vec<String> = out.dataset.activities.iter().map(|a| a.kind.as_str()).filter(|k| !catalog.contains(k)).map(str::to_owned).collect();
+    let mut custom: Vec<String> = out
+        .dataset
+        .activities
+        .iter()
+        .map(|a| a.kind.as_str())
+        .filter(|k| !catalog.contains(k))
+        .map(str::to_owned)
+        .collect();
     custom.sort_unstable();
     custom.dedup();
-    out.dataset.actions.extend(custom.iter().map(|k| ActionSpec::observed(k)));
+    out.dataset
+        .actions
+        .extend(custom.iter().map(|k| ActionSpec::observed(k)));
     out.custom_kinds = custom;
     Ok(out)
 }
@@ -165,7 +212,11 @@ fn first_definition(seen: &mut HashMap<String, u64>, id: &str, line: u64) -> Res
 }
 
 impl DatasetReader<'_> {
-    fn read_file(&mut self, file: &EntityFile, progress: &mut dyn FnMut(ReadProgress<'_>)) -> Result<(), ImportError> {
+    fn read_file(
+        &mut self,
+        file: &EntityFile,
+        progress: &mut dyn FnMut(ReadProgress<'_>),
+    ) -> Result<(), ImportError> {
         let mut rows = RowReader::open(file)?;
         if file.format == Format::Csv {
             self.check_header(file.entity, &rows)?;
@@ -179,7 +230,12 @@ impl DatasetReader<'_> {
                 Ok(None) => break,
                 Ok(Some(())) => {
                     count += 1;
-                    let cells = cells::Cells { file: &name, format: rows.format, columns: &rows.columns, row: &row };
+                    let cells = cells::Cells {
+                        file: &name,
+                        format: rows.format,
+                        columns: &rows.columns,
+                        row: &row,
+                    };
                     let accepted = self.accept(file.entity, &cells, &mut attributes);
                     if let Err(rejection) = accepted {
                         self.reject(rejection)?;
@@ -189,29 +245,60 @@ impl DatasetReader<'_> {
                 Err(RowError::Fatal(e)) => return Err(e),
             }
             if count % 8192 == 0 {
-                progress(ReadProgress { file: &name, bytes_read: rows.position(), bytes_total: file.bytes, rows: count, done: false });
+                progress(ReadProgress {
+                    file: &name,
+                    bytes_read: rows.position(),
+                    bytes_total: file.bytes,
+                    rows: count,
+                    done: false,
+                });
             }
         }
         if file.entity == "partners" {
             self.type_attributes(&rows.columns, attributes);
         }
-        progress(ReadProgress { file: &name, bytes_read: file.bytes, bytes_total: file.bytes, rows: count, done: true });
+        progress(ReadProgress {
+            file: &name,
+            bytes_read: file.bytes,
+            bytes_total: file.bytes,
+            rows: count,
+            done: true,
+        });
         Ok(())
     }
 
     fn check_header(&self, entity: &str, rows: &RowReader) -> Result<(), ImportError> {
         for (i, column) in rows.columns.iter().enumerate() {
             if rows.columns[..i].contains(column) {
-                return Err(ImportError::DuplicateColumn { file: rows.file.clone(), position: i + 1, column: column.clone() });
+                return Err(ImportError::DuplicateColumn {
+                    file: rows.file.clone(),
+                    position: i + 1,
+                    column: column.clone(),
+                });
             }
         }
-        if let Some(missing) = entities::required_columns(entity).iter().find(|c| !rows.columns.iter().any(|h| h == *c)) {
-            return Err(ImportError::MissingColumn { file: rows.file.clone(), column: missing });
+        if let Some(missing) = entities::required_columns(entity)
+            .iter()
+            .find(|c| !rows.columns.iter().any(|h| h == *c))
+        {
+            return Err(ImportError::MissingColumn {
+                file: rows.file.clone(),
+                column: missing,
+            });
         }
         if entity != "partners" && !self.options.ignore_unknown_columns {
             let known = entities::known_columns(entity);
-            if let Some((i, column)) = rows.columns.iter().enumerate().find(|(_, c)| !known.contains(&c.as_str())) {
-                return Err(ImportError::UnknownColumn { file: rows.file.clone(), position: i + 1, column: column.clone() });
+            if let Some((i, column)) = rows
+                .columns
+                .iter()
+                .enumerate()
+                .find(|(_, c)| !known.contains(&c.as_str()))
+            {
+                return Err(ImportError::UnknownColumn {
+                    file: rows.file.clone(),
+                    position: i + 1,
+                    column: column.clone(),
+                });
             }
         }
         Ok(())
@@ -227,23 +314,38 @@ impl DatasetReader<'_> {
     }
 
     /// Validates one row and adds it to the dataset, or says why not.
-    fn accept(&mut self, entity: &str, c: &cells::Cells<'_>, attributes: &mut HashMap<usize, Vec<(usize, String)>>) -> Result<(), Rejection> {
+    fn accept(
+        &mut self,
+        entity: &str,
+        c: &cells::Cells<'_>,
+        attributes: &mut HashMap<usize, Vec<(usize, String)>>,
+    ) -> Result<(), Rejection> {
         let line = c.row.line;
-        if c.format == Format::Jsonl && entity != "partners" && !self.options.ignore_unknown_columns {
+        if c.format == Format::Jsonl && entity != "partners" && !self.options.ignore_unknown_columns
+        {
             let known = entities::known_columns(entity);
-            let unknown = c.columns.iter().enumerate().find(|(i, name)| c.row.cells.get(*i).is_some_and(Option::is_some) && !known.contains(&name.as_str()));
+            let unknown = c.columns.iter().enumerate().find(|(i, name)| {
+                c.row.cells.get(*i).is_some_and(Option::is_some) && !known.contains(&name.as_str())
+            });
             if let Some((_, name)) = unknown {
-                return Err(c.reject(name, "", "is an unknown field (pass --ignore-unknown-columns to skip it)"));
+                return Err(c.reject(
+                    name,
+                    "",
+                    "is an unknown field (pass --ignore-unknown-columns to skip it)",
+                ));
             }
         }
         let data = &mut self.out.dataset;
         let seen = &mut self.seen;
         let known = self.known;
-        let exists = |set: &HashSet<String>, seen: &HashMap<String, u64>, id: &Id| set.contains(id.as_str()) || seen.contains_key(id.as_str());
+        let exists = |set: &HashSet<String>, seen: &HashMap<String, u64>, id: &Id| {
+            set.contains(id.as_str()) || seen.contains_key(id.as_str())
+        };
         match entity {
             "partners" => {
                 let (partner, extra) = entities::partner(c)?;
-                first_definition(&mut seen.partners, partner.partner_id.as_str(), line).map_err(|r| c.reject("partner_id", partner.partner_id.as_str(), &r))?;
+                first_definition(&mut seen.partners, partner.partner_id.as_str(), line)
+                    .map_err(|r| c.reject("partner_id", partner.partner_id.as_str(), &r))?;
                 let index = data.partners.len();
                 for (column, value) in extra {
                     attributes.entry(column).or_default().push((index, value));
@@ -253,51 +355,87 @@ impl DatasetReader<'_> {
             "plans" => {
                 let plan = entities::plan(c)?;
                 if !exists(&known.partners, &seen.partners, &plan.partner_id) {
-                    return Err(c.reject("partner_id", plan.partner_id.as_str(), "does not exist in partners"));
+                    return Err(c.reject(
+                        "partner_id",
+                        plan.partner_id.as_str(),
+                        "does not exist in partners",
+                    ));
                 }
-                first_definition(&mut seen.plans, plan.plan_id.as_str(), line).map_err(|r| c.reject("plan_id", plan.plan_id.as_str(), &r))?;
+                first_definition(&mut seen.plans, plan.plan_id.as_str(), line)
+                    .map_err(|r| c.reject("plan_id", plan.plan_id.as_str(), &r))?;
                 data.plans.push(plan);
             }
             "key_results" => {
                 let kr = entities::key_result(c)?;
                 if !exists(&known.plans, &seen.plans, &kr.plan_id) {
-                    return Err(c.reject("plan_id", kr.plan_id.as_str(), "does not exist in plans"));
+                    return Err(c.reject(
+                        "plan_id",
+                        kr.plan_id.as_str(),
+                        "does not exist in plans",
+                    ));
                 }
-                first_definition(&mut seen.key_results, kr.kr_id.as_str(), line).map_err(|r| c.reject("kr_id", kr.kr_id.as_str(), &r))?;
+                first_definition(&mut seen.key_results, kr.kr_id.as_str(), line)
+                    .map_err(|r| c.reject("kr_id", kr.kr_id.as_str(), &r))?;
                 data.key_results.push(kr);
             }
             "kr_progress" => {
                 let point = entities::progress(c)?;
                 if !exists(&known.key_results, &seen.key_results, &point.kr_id) {
-                    return Err(c.reject("kr_id", point.kr_id.as_str(), "does not exist in key_results"));
+                    return Err(c.reject(
+                        "kr_id",
+                        point.kr_id.as_str(),
+                        "does not exist in key_results",
+                    ));
                 }
                 if !seen.progress.insert((point.kr_id.to_string(), point.as_of)) {
-                    return Err(c.reject("as_of", &point.as_of.to_string(), "is a duplicate for this kr_id"));
+                    return Err(c.reject(
+                        "as_of",
+                        &point.as_of.to_string(),
+                        "is a duplicate for this kr_id",
+                    ));
                 }
                 data.kr_progress.push(point);
             }
             "actions" => {
                 let spec = entities::action(c)?;
-                first_definition(&mut seen.actions, &spec.kind, line).map_err(|r| c.reject("kind", &spec.kind, &r))?;
+                first_definition(&mut seen.actions, &spec.kind, line)
+                    .map_err(|r| c.reject("kind", &spec.kind, &r))?;
                 data.actions.push(spec);
             }
             "activities" => {
                 let (given, mut activity) = entities::activity(c)?;
                 if !exists(&known.plans, &seen.plans, &activity.plan_id) {
-                    return Err(c.reject("plan_id", activity.plan_id.as_str(), "does not exist in plans"));
+                    return Err(c.reject(
+                        "plan_id",
+                        activity.plan_id.as_str(),
+                        "does not exist in plans",
+                    ));
                 }
                 if let Some(kr) = &activity.kr_id {
                     if !exists(&known.key_results, &seen.key_results, kr) {
-                        return Err(c.reject("kr_id", kr.as_str(), "does not exist in key_results"));
+                        return Err(c.reject(
+                            "kr_id",
+                            kr.as_str(),
+                            "does not exist in key_results",
+                        ));
                     }
                 }
                 activity.activity_id = match given {
                     Some(id) => id,
                     None => {
-                        let key = (activity.plan_id.to_string(), activity.kind.clone(), activity.date);
+                        let key = (
+                            activity.plan_id.to_string(),
+                            activity.kind.clone(),
+                            activity.date,
+                        );
                         let n = seen.occurrences.entry(key).or_insert(0);
                         *n += 1;
-                        entities::derived_activity_id(&activity.plan_id, &activity.kind, activity.date, *n - 1)
+                        entities::derived_activity_id(
+                            &activity.plan_id,
+                            &activity.kind,
+                            activity.date,
+                            *n - 1,
+                        )
                     }
                 };
                 first_definition(&mut seen.activities, activity.activity_id.as_str(), line)
@@ -307,11 +445,23 @@ impl DatasetReader<'_> {
             "feedback" => {
                 let fb = entities::feedback(c)?;
                 if !exists(&known.plans, &seen.plans, &fb.plan_id) {
-                    return Err(c.reject("plan_id", fb.plan_id.as_str(), "does not exist in plans"));
+                    return Err(c.reject(
+                        "plan_id",
+                        fb.plan_id.as_str(),
+                        "does not exist in plans",
+                    ));
                 }
-                let key = (fb.recommendation_id.to_string(), fb.response.as_str().to_owned(), crate::store::timestamp(&fb.at));
+                let key = (
+                    fb.recommendation_id.to_string(),
+                    fb.response.as_str().to_owned(),
+                    crate::store::timestamp(&fb.at),
+                );
                 if !seen.feedback.insert(key) {
-                    return Err(c.reject("at", &fb.at.to_rfc3339(), "is a duplicate response for this recommendation"));
+                    return Err(c.reject(
+                        "at",
+                        &fb.at.to_rfc3339(),
+                        "is a duplicate response for this recommendation",
+                    ));
                 }
                 data.feedback.push(fb);
             }
@@ -320,9 +470,15 @@ impl DatasetReader<'_> {
         Ok(())
     }
 
-    fn type_attributes(&mut self, columns: &[String], attributes: HashMap<usize, Vec<(usize, String)>>) {
+    fn type_attributes(
+        &mut self,
+        columns: &[String],
+        attributes: HashMap<usize, Vec<(usize, String)>>,
+    ) {
         for (column, values) in attributes {
-            let Some(name) = columns.get(column) else { continue };
+            let Some(name) = columns.get(column) else {
+                continue;
+            };
             for (index, value) in entities::attribute_values(&values) {
                 if let Some(partner) = self.out.dataset.partners.get_mut(index) {
                     partner.attributes.insert(name.clone(), value);
@@ -334,12 +490,30 @@ impl DatasetReader<'_> {
 
 /// Writes rejected rows as CSV (file, line, column, field, value, rule).
 pub fn write_rejections(path: &Path, rejected: &[Rejection]) -> Result<(), ImportError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("import-rejected");
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("import-rejected");
     let rows = rejected.iter().map(|r| {
-        vec![r.file.clone(), r.line.to_string(), r.column.clone(), r.field.clone().unwrap_or_default(), r.value.clone(), r.rule.clone()]
+        vec![
+            r.file.clone(),
+            r.line.to_string(),
+            r.column.clone(),
+            r.field.clone().unwrap_or_default(),
+            r.value.clone(),
+            r.rule.clone(),
+        ]
     });
-    write::write_file(dir, name, &["file", "line", "column", "field", "value", "rule"], rows)?;
+    write::write_file(
+        dir,
+        name,
+        &["file", "line", "column", "field", "value", "rule"],
+        rows,
+    )?;
     Ok(())
 }
 
@@ -363,6 +537,13 @@ pub async fn import_dir(
 ) -> Result<ImportSummary, ImportError> {
     let known = store.known_ids(tenant).await.map_err(ImportError::Store)?;
     let outcome = read_dir(dir, options, &known, read_progress)?;
-    store.write_dataset(tenant, &outcome.dataset, write_progress).await.map_err(ImportError::Store)?;
-    Ok(ImportSummary { rows: outcome.dataset.counts(), rejected: outcome.rejected, custom_kinds: outcome.custom_kinds })
+    store
+        .write_dataset(tenant, &outcome.dataset, write_progress)
+        .await
+        .map_err(ImportError::Store)?;
+    Ok(ImportSummary {
+        rows: outcome.dataset.counts(),
+        rejected: outcome.rejected,
+        custom_kinds: outcome.custom_kinds,
+    })
 }

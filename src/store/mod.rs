@@ -39,7 +39,11 @@ pub enum StoreError {
     #[error("database query failed while {0}")]
     Query(&'static str, #[source] sqlx::Error),
     #[error("stored {what} `{value}` is not valid: {why}")]
-    Corrupt { what: &'static str, value: String, why: String },
+    Corrupt {
+        what: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 /// Schema migrations, compiled into the binary so `nextbest` runs from anywhere.
@@ -69,7 +73,8 @@ impl Store {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect(backend, e))?;
+        let options =
+            AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect(backend, e))?;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
@@ -104,6 +109,30 @@ impl Store {
         self.backend
     }
 
+    /// SQLite's journal mode, synchronous level and foreign-key switch as a pooled
+    /// connection sees them: the durability settings, for diagnostics and tests.
+    pub async fn sqlite_pragmas(&self) -> Result<(String, i64, i64), StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Query("reading SQLite settings", e))?;
+        let err = |e| StoreError::Query("reading SQLite settings", e);
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?;
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?;
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(err)?;
+        Ok((journal, sync, fk))
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
@@ -114,10 +143,20 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::DataDir(parent.display().to_string(), e))?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::DataDir(parent.display().to_string(), e))?;
         }
     }
-    let query = if query.contains("mode=") { query.to_owned() } else if query.is_empty() { "mode=rwc".into() } else { format!("{query}&mode=rwc") };
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".into()
+    } else {
+        format!("{query}&mode=rwc")
+    };
     Ok(format!("sqlite://{path}?{query}"))
 }

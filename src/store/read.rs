@@ -10,12 +10,12 @@ use sqlx::Row;
 use super::rows::{parse, parse_date};
 use super::{Store, StoreError};
 use crate::domain::catalog::ActionSource;
-use crate::domain::{
-    ActionSpec, Activity, ActivityStatus, Catalog, Feedback, FeedbackResponse, Id, IntegrationMode, JourneyStage,
-    KeyResult, KrProgress, Partner, PartnerType, Plan, PlanRecord, PlanStatus, RelationshipStage, Responsible, Role,
-    Tier,
-};
 use crate::domain::Dataset;
+use crate::domain::{
+    ActionSpec, Activity, ActivityStatus, Catalog, Feedback, FeedbackResponse, Id, IntegrationMode,
+    JourneyStage, KeyResult, KrProgress, Partner, PartnerType, Plan, PlanRecord, PlanStatus,
+    RelationshipStage, Responsible, Role, Tier,
+};
 
 /// Row counts of a tenant, per entity and status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -46,27 +46,45 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>>(
     row: &'r AnyRow,
     column: &'static str,
 ) -> Result<T, StoreError> {
-    row.try_get(column).map_err(|e| StoreError::Query(column, e))
+    row.try_get(column)
+        .map_err(|e| StoreError::Query(column, e))
 }
 
 fn opt_id(row: &AnyRow, column: &'static str) -> Result<Option<Id>, StoreError> {
-    get::<Option<String>>(row, column)?.map(|v| parse(column, &v, Id::parse)).transpose()
+    get::<Option<String>>(row, column)?
+        .map(|v| parse(column, &v, Id::parse))
+        .transpose()
 }
 
 fn id(row: &AnyRow, column: &'static str) -> Result<Id, StoreError> {
     parse(column, &get::<String>(row, column)?, Id::parse)
 }
 
-fn opt_enum<T>(row: &AnyRow, column: &'static str, f: fn(&str) -> Result<T, crate::domain::DomainError>) -> Result<Option<T>, StoreError> {
-    get::<Option<String>>(row, column)?.map(|v| parse(column, &v, f)).transpose()
+fn opt_enum<T>(
+    row: &AnyRow,
+    column: &'static str,
+    f: fn(&str) -> Result<T, crate::domain::DomainError>,
+) -> Result<Option<T>, StoreError> {
+    get::<Option<String>>(row, column)?
+        .map(|v| parse(column, &v, f))
+        .transpose()
 }
 
 fn opt_date(row: &AnyRow, column: &'static str) -> Result<Option<NaiveDate>, StoreError> {
-    get::<Option<String>>(row, column)?.map(|v| parse_date(column, &v)).transpose()
+    get::<Option<String>>(row, column)?
+        .map(|v| parse_date(column, &v))
+        .transpose()
 }
 
-fn set<T>(raw: &str, column: &'static str, f: impl Fn(&str) -> Result<T, crate::domain::DomainError>) -> Result<Vec<T>, StoreError> {
-    raw.split(';').filter(|s| !s.is_empty()).map(|s| parse(column, s, &f)).collect()
+fn set<T>(
+    raw: &str,
+    column: &'static str,
+    f: impl Fn(&str) -> Result<T, crate::domain::DomainError>,
+) -> Result<Vec<T>, StoreError> {
+    raw.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| parse(column, s, &f))
+        .collect()
 }
 
 fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
@@ -145,7 +163,11 @@ fn activity(row: &AnyRow) -> Result<Activity, StoreError> {
         kind: get(row, "kind")?,
         date: parse_date("date", &get::<String>(row, "date")?)?,
         quantity: get(row, "quantity")?,
-        status: parse("status", &get::<String>(row, "status")?, ActivityStatus::parse)?,
+        status: parse(
+            "status",
+            &get::<String>(row, "status")?,
+            ActivityStatus::parse,
+        )?,
         responsible: opt_enum(row, "responsible", Responsible::parse)?,
         kr_id: opt_id(row, "kr_id")?,
     })
@@ -157,11 +179,27 @@ fn action(row: &AnyRow) -> Result<ActionSpec, StoreError> {
         kind: get(row, "kind")?,
         label: get(row, "label")?,
         category: get(row, "category")?,
-        stages: set(&get::<String>(row, "stages")?, "stages", JourneyStage::parse)?,
+        stages: set(
+            &get::<String>(row, "stages")?,
+            "stages",
+            JourneyStage::parse,
+        )?,
         effort_hours: get(row, "effort_hours")?,
-        responsible: parse("responsible", &get::<String>(row, "responsible")?, Responsible::parse)?,
-        min_relationship: parse("min_relationship_stage", &get::<String>(row, "min_relationship_stage")?, RelationshipStage::parse)?,
-        prerequisites: get::<String>(row, "prerequisites")?.split(';').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        responsible: parse(
+            "responsible",
+            &get::<String>(row, "responsible")?,
+            Responsible::parse,
+        )?,
+        min_relationship: parse(
+            "min_relationship_stage",
+            &get::<String>(row, "min_relationship_stage")?,
+            RelationshipStage::parse,
+        )?,
+        prerequisites: get::<String>(row, "prerequisites")?
+            .split(';')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
         cooldown_days: u32::try_from(get::<i64>(row, "cooldown_days")?).unwrap_or(u32::MAX),
         description: get(row, "description")?,
         source: match source.as_str() {
@@ -177,8 +215,16 @@ fn feedback(row: &AnyRow) -> Result<Feedback, StoreError> {
         recommendation_id: id(row, "recommendation_id")?,
         plan_id: id(row, "plan_id")?,
         kind: get(row, "kind")?,
-        response: parse("response", &get::<String>(row, "response")?, FeedbackResponse::parse)?,
-        at: parse("at", &get::<String>(row, "at")?, DateTime::parse_from_rfc3339)?,
+        response: parse(
+            "response",
+            &get::<String>(row, "response")?,
+            FeedbackResponse::parse,
+        )?,
+        at: parse(
+            "at",
+            &get::<String>(row, "at")?,
+            DateTime::parse_from_rfc3339,
+        )?,
         user_id: opt_id(row, "user_id")?,
     })
 }
@@ -205,7 +251,13 @@ fn plan_conditions(filter: &PlanFilter<'_>) -> (String, Vec<String>) {
 }
 
 impl Store {
-    async fn fetch(&self, what: &'static str, sql: &str, tenant: &str, binds: &[String]) -> Result<Vec<AnyRow>, StoreError> {
+    async fn fetch(
+        &self,
+        what: &'static str,
+        sql: &str,
+        tenant: &str,
+        binds: &[String],
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let mut query = sqlx::query(sql).bind(tenant.to_owned());
         for value in binds {
             query = query.bind(value.clone());
@@ -215,7 +267,9 @@ impl Store {
 
     async fn grouped(&self, sql: &str, tenant: &str) -> Result<BTreeMap<String, i64>, StoreError> {
         let rows = self.fetch("counting rows", sql, tenant, &[]).await?;
-        rows.iter().map(|r| Ok((get::<String>(r, "k")?, get::<i64>(r, "n")?))).collect()
+        rows.iter()
+            .map(|r| Ok((get::<String>(r, "k")?, get::<i64>(r, "n")?)))
+            .collect()
     }
 
     async fn count(&self, sql: &str, tenant: &str) -> Result<i64, StoreError> {
@@ -246,59 +300,120 @@ impl Store {
     /// The ids a tenant already holds, so an import may refer to them.
     pub async fn known_ids(&self, tenant: &str) -> Result<crate::domain::KnownIds, StoreError> {
         let ids = |sql: &'static str| async move {
-            sqlx::query_scalar::<_, String>(sql).bind(tenant.to_owned()).fetch_all(&self.pool).await.map_err(query_err("reading known ids"))
+            sqlx::query_scalar::<_, String>(sql)
+                .bind(tenant.to_owned())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(query_err("reading known ids"))
         };
         Ok(crate::domain::KnownIds {
-            partners: ids("SELECT partner_id FROM partners WHERE tenant_id = $1").await?.into_iter().collect(),
-            plans: ids("SELECT plan_id FROM plans WHERE tenant_id = $1").await?.into_iter().collect(),
-            key_results: ids("SELECT kr_id FROM key_results WHERE tenant_id = $1").await?.into_iter().collect(),
+            partners: ids("SELECT partner_id FROM partners WHERE tenant_id = $1")
+                .await?
+                .into_iter()
+                .collect(),
+            plans: ids("SELECT plan_id FROM plans WHERE tenant_id = $1")
+                .await?
+                .into_iter()
+                .collect(),
+            key_results: ids("SELECT kr_id FROM key_results WHERE tenant_id = $1")
+                .await?
+                .into_iter()
+                .collect(),
             catalog: self.catalog(tenant).await?,
         })
     }
 
     /// The tenants that hold any partner, for `nextbest stats` without `--tenant`.
     pub async fn tenants(&self) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar::<_, String>("SELECT DISTINCT tenant_id FROM partners ORDER BY tenant_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_err("listing tenants"))
+        sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT tenant_id FROM partners ORDER BY tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("listing tenants"))
     }
 
-    pub async fn partner(&self, tenant: &str, partner_id: &Id) -> Result<Option<Partner>, StoreError> {
+    pub async fn partner(
+        &self,
+        tenant: &str,
+        partner_id: &Id,
+    ) -> Result<Option<Partner>, StoreError> {
         let rows = self
-            .fetch("reading a partner", "SELECT * FROM partners WHERE tenant_id = $1 AND partner_id = $2", tenant, &[partner_id.to_string()])
+            .fetch(
+                "reading a partner",
+                "SELECT * FROM partners WHERE tenant_id = $1 AND partner_id = $2",
+                tenant,
+                &[partner_id.to_string()],
+            )
             .await?;
         rows.first().map(partner).transpose()
     }
 
     pub async fn partners(&self, tenant: &str) -> Result<Vec<Partner>, StoreError> {
-        let rows = self.fetch("reading partners", "SELECT * FROM partners WHERE tenant_id = $1 ORDER BY partner_id", tenant, &[]).await?;
+        let rows = self
+            .fetch(
+                "reading partners",
+                "SELECT * FROM partners WHERE tenant_id = $1 ORDER BY partner_id",
+                tenant,
+                &[],
+            )
+            .await?;
         rows.iter().map(partner).collect()
     }
 
     /// Plans matching `filter`, each with its key results, progress series and activities,
     /// in four queries however many plans match.
-    pub async fn plans(&self, tenant: &str, filter: PlanFilter<'_>) -> Result<Vec<PlanRecord>, StoreError> {
+    pub async fn plans(
+        &self,
+        tenant: &str,
+        filter: PlanFilter<'_>,
+    ) -> Result<Vec<PlanRecord>, StoreError> {
         let (cond, binds) = plan_conditions(&filter);
         let join = "JOIN plans p ON p.tenant_id = x.tenant_id AND p.plan_id = x.plan_id";
-        let plans = self.fetch("reading plans", &format!("SELECT p.* FROM plans p WHERE {cond} ORDER BY p.plan_id"), tenant, &binds).await?;
+        let plans = self
+            .fetch(
+                "reading plans",
+                &format!("SELECT p.* FROM plans p WHERE {cond} ORDER BY p.plan_id"),
+                tenant,
+                &binds,
+            )
+            .await?;
         let key_results = self
-            .fetch("reading key results", &format!("SELECT x.* FROM key_results x {join} WHERE {cond} ORDER BY x.kr_id"), tenant, &binds)
+            .fetch(
+                "reading key results",
+                &format!("SELECT x.* FROM key_results x {join} WHERE {cond} ORDER BY x.kr_id"),
+                tenant,
+                &binds,
+            )
             .await?;
         let progress_sql = format!(
             "SELECT g.* FROM kr_progress g JOIN key_results x ON x.tenant_id = g.tenant_id AND x.kr_id = g.kr_id \
              {join} WHERE {cond} ORDER BY g.kr_id, g.as_of"
         );
-        let progress_rows = self.fetch("reading key result progress", &progress_sql, tenant, &binds).await?;
+        let progress_rows = self
+            .fetch("reading key result progress", &progress_sql, tenant, &binds)
+            .await?;
         let activity_sql = format!("SELECT x.* FROM activities x {join} WHERE {cond} ORDER BY x.plan_id, x.date, x.activity_id");
-        let activities = self.fetch("reading activities", &activity_sql, tenant, &binds).await?;
+        let activities = self
+            .fetch("reading activities", &activity_sql, tenant, &binds)
+            .await?;
 
         let mut records: Vec<PlanRecord> = plans
             .iter()
-            .map(|row| Ok(PlanRecord { plan: plan(row)?, key_results: Vec::new(), progress: Vec::new(), activities: Vec::new() }))
+            .map(|row| {
+                Ok(PlanRecord {
+                    plan: plan(row)?,
+                    key_results: Vec::new(),
+                    progress: Vec::new(),
+                    activities: Vec::new(),
+                })
+            })
             .collect::<Result<_, StoreError>>()?;
-        let index: HashMap<String, usize> =
-            records.iter().enumerate().map(|(i, r)| (r.plan.plan_id.to_string(), i)).collect();
+        let index: HashMap<String, usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.plan.plan_id.to_string(), i))
+            .collect();
         let mut kr_plan: HashMap<String, usize> = HashMap::new();
         for row in &key_results {
             let kr = key_result(row)?;
@@ -323,32 +438,72 @@ impl Store {
     }
 
     pub async fn plan(&self, tenant: &str, plan_id: &Id) -> Result<Option<PlanRecord>, StoreError> {
-        let filter = PlanFilter { plan_id: Some(plan_id), ..PlanFilter::default() };
+        let filter = PlanFilter {
+            plan_id: Some(plan_id),
+            ..PlanFilter::default()
+        };
         Ok(self.plans(tenant, filter).await?.into_iter().next())
     }
 
     /// A plan as it stood on `as_of`: see [`PlanRecord::as_of`].
-    pub async fn plan_as_of(&self, tenant: &str, plan_id: &Id, as_of: NaiveDate) -> Result<Option<PlanRecord>, StoreError> {
+    pub async fn plan_as_of(
+        &self,
+        tenant: &str,
+        plan_id: &Id,
+        as_of: NaiveDate,
+    ) -> Result<Option<PlanRecord>, StoreError> {
         Ok(self.plan(tenant, plan_id).await?.map(|r| r.as_of(as_of)))
     }
 
     /// All closed plans: the training examples.
     pub async fn closed_plans(&self, tenant: &str) -> Result<Vec<PlanRecord>, StoreError> {
-        self.plans(tenant, PlanFilter { status: Some(PlanStatus::Closed), ..PlanFilter::default() }).await
+        self.plans(
+            tenant,
+            PlanFilter {
+                status: Some(PlanStatus::Closed),
+                ..PlanFilter::default()
+            },
+        )
+        .await
     }
 
     /// All active plans: the ones that get predictions and next best actions.
     pub async fn active_plans(&self, tenant: &str) -> Result<Vec<PlanRecord>, StoreError> {
-        self.plans(tenant, PlanFilter { status: Some(PlanStatus::Active), ..PlanFilter::default() }).await
+        self.plans(
+            tenant,
+            PlanFilter {
+                status: Some(PlanStatus::Active),
+                ..PlanFilter::default()
+            },
+        )
+        .await
     }
 
-    pub async fn partner_plans(&self, tenant: &str, partner_id: &Id) -> Result<Vec<PlanRecord>, StoreError> {
-        self.plans(tenant, PlanFilter { partner_id: Some(partner_id), ..PlanFilter::default() }).await
+    pub async fn partner_plans(
+        &self,
+        tenant: &str,
+        partner_id: &Id,
+    ) -> Result<Vec<PlanRecord>, StoreError> {
+        self.plans(
+            tenant,
+            PlanFilter {
+                partner_id: Some(partner_id),
+                ..PlanFilter::default()
+            },
+        )
+        .await
     }
 
     /// The tenant's stored action definitions (its own and observed kinds).
     pub async fn actions(&self, tenant: &str) -> Result<Vec<ActionSpec>, StoreError> {
-        let rows = self.fetch("reading actions", "SELECT * FROM actions WHERE tenant_id = $1 ORDER BY kind", tenant, &[]).await?;
+        let rows = self
+            .fetch(
+                "reading actions",
+                "SELECT * FROM actions WHERE tenant_id = $1 ORDER BY kind",
+                tenant,
+                &[],
+            )
+            .await?;
         rows.iter().map(action).collect()
     }
 
@@ -363,14 +518,22 @@ impl Store {
 
     pub async fn feedback(&self, tenant: &str) -> Result<Vec<Feedback>, StoreError> {
         let rows = self
-            .fetch("reading feedback", "SELECT * FROM feedback WHERE tenant_id = $1 ORDER BY at, recommendation_id", tenant, &[])
+            .fetch(
+                "reading feedback",
+                "SELECT * FROM feedback WHERE tenant_id = $1 ORDER BY at, recommendation_id",
+                tenant,
+                &[],
+            )
             .await?;
         rows.iter().map(feedback).collect()
     }
 
     /// Everything stored for a tenant, in the shape import reads: for `nextbest export`.
     pub async fn dataset(&self, tenant: &str) -> Result<Dataset, StoreError> {
-        let mut data = Dataset { partners: self.partners(tenant).await?, ..Dataset::default() };
+        let mut data = Dataset {
+            partners: self.partners(tenant).await?,
+            ..Dataset::default()
+        };
         for record in self.plans(tenant, PlanFilter::default()).await? {
             data.plans.push(record.plan);
             data.key_results.extend(record.key_results);

@@ -9,12 +9,36 @@ use crate::domain::{ActionSpec, Activity, Feedback, Id, KeyResult, KrProgress, P
 pub(crate) const PARTNERS: Table = Table {
     name: "partners",
     columns: &[
-        "tenant_id", "partner_id", "name", "partner_type", "roles", "tier", "relationship_stage",
-        "journey_stage", "region", "country", "segment", "industry", "employees", "partner_since",
-        "manager_id", "certified_reps", "trained_reps", "nps", "trust_reliability",
-        "trust_credibility", "trust_intimacy", "trust_self_orientation", "score_contribution",
-        "score_capability", "score_coverage", "score_commitment", "score_consumption",
-        "score_credibility", "integration_mode", "attributes",
+        "tenant_id",
+        "partner_id",
+        "name",
+        "partner_type",
+        "roles",
+        "tier",
+        "relationship_stage",
+        "journey_stage",
+        "region",
+        "country",
+        "segment",
+        "industry",
+        "employees",
+        "partner_since",
+        "manager_id",
+        "certified_reps",
+        "trained_reps",
+        "nps",
+        "trust_reliability",
+        "trust_credibility",
+        "trust_intimacy",
+        "trust_self_orientation",
+        "score_contribution",
+        "score_capability",
+        "score_coverage",
+        "score_commitment",
+        "score_consumption",
+        "score_credibility",
+        "integration_mode",
+        "attributes",
     ],
     key: &["tenant_id", "partner_id"],
     keep_existing: false,
@@ -22,14 +46,35 @@ pub(crate) const PARTNERS: Table = Table {
 
 pub(crate) const PLANS: Table = Table {
     name: "plans",
-    columns: &["tenant_id", "plan_id", "partner_id", "start_date", "end_date", "name", "template", "status", "owner_id"],
+    columns: &[
+        "tenant_id",
+        "plan_id",
+        "partner_id",
+        "start_date",
+        "end_date",
+        "name",
+        "template",
+        "status",
+        "owner_id",
+    ],
     key: &["tenant_id", "plan_id"],
     keep_existing: false,
 };
 
 pub(crate) const KEY_RESULTS: Table = Table {
     name: "key_results",
-    columns: &["tenant_id", "kr_id", "plan_id", "metric", "target", "realized", "objective", "unit", "weight", "due_date"],
+    columns: &[
+        "tenant_id",
+        "kr_id",
+        "plan_id",
+        "metric",
+        "target",
+        "realized",
+        "objective",
+        "unit",
+        "weight",
+        "due_date",
+    ],
     key: &["tenant_id", "kr_id"],
     keep_existing: false,
 };
@@ -43,26 +88,62 @@ pub(crate) const KR_PROGRESS: Table = Table {
 
 pub(crate) const ACTIVITIES: Table = Table {
     name: "activities",
-    columns: &["tenant_id", "activity_id", "plan_id", "kind", "date", "quantity", "status", "responsible", "kr_id"],
+    columns: &[
+        "tenant_id",
+        "activity_id",
+        "plan_id",
+        "kind",
+        "date",
+        "quantity",
+        "status",
+        "responsible",
+        "kr_id",
+    ],
     key: &["tenant_id", "activity_id"],
     keep_existing: false,
 };
 
 const ACTION_COLUMNS: &[&str] = &[
-    "tenant_id", "kind", "label", "category", "stages", "effort_hours", "responsible",
-    "min_relationship_stage", "prerequisites", "cooldown_days", "description", "source",
+    "tenant_id",
+    "kind",
+    "label",
+    "category",
+    "stages",
+    "effort_hours",
+    "responsible",
+    "min_relationship_stage",
+    "prerequisites",
+    "cooldown_days",
+    "description",
+    "source",
 ];
 
-pub(crate) const ACTIONS: Table =
-    Table { name: "actions", columns: ACTION_COLUMNS, key: &["tenant_id", "kind"], keep_existing: false };
+pub(crate) const ACTIONS: Table = Table {
+    name: "actions",
+    columns: ACTION_COLUMNS,
+    key: &["tenant_id", "kind"],
+    keep_existing: false,
+};
 
 /// Kinds first seen in activities never overwrite a definition the tenant gave earlier.
-pub(crate) const OBSERVED_ACTIONS: Table =
-    Table { name: "actions", columns: ACTION_COLUMNS, key: &["tenant_id", "kind"], keep_existing: true };
+pub(crate) const OBSERVED_ACTIONS: Table = Table {
+    name: "actions",
+    columns: ACTION_COLUMNS,
+    key: &["tenant_id", "kind"],
+    keep_existing: true,
+};
 
 pub(crate) const FEEDBACK: Table = Table {
     name: "feedback",
-    columns: &["tenant_id", "recommendation_id", "plan_id", "kind", "response", "at", "user_id"],
+    columns: &[
+        "tenant_id",
+        "recommendation_id",
+        "plan_id",
+        "kind",
+        "response",
+        "at",
+        "user_id",
+    ],
     key: &["tenant_id", "recommendation_id", "response", "at"],
     keep_existing: false,
 };
@@ -83,23 +164,41 @@ fn opt_date(v: Option<NaiveDate>) -> Val {
 /// Timestamps are stored in UTC with fixed precision so text order is time order and one
 /// instant has one spelling (feedback's key includes it).
 pub(crate) fn timestamp(at: &DateTime<impl chrono::TimeZone>) -> String {
-    at.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Millis, true)
+    at.with_timezone(&Utc)
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 pub(crate) fn partner_row(tenant: &str, p: &Partner) -> Vec<Val> {
     let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
     vec![
-        text(tenant), text(p.partner_id.as_str()), opt_text(p.name.clone()),
-        opt_text(p.partner_type.map(|v| v.as_str())), text(roles.join(";")),
-        opt_text(p.tier.map(|v| v.as_str())), opt_text(p.relationship_stage.map(|v| v.as_str())),
-        opt_text(p.journey_stage.map(|v| v.as_str())), opt_text(p.region.clone()),
-        opt_text(p.country.clone()), opt_text(p.segment.clone()), opt_text(p.industry.clone()),
-        Val::Int(p.employees), opt_date(p.partner_since), opt_id(&p.manager_id),
-        Val::Int(p.certified_reps), Val::Int(p.trained_reps), Val::Real(p.nps),
-        Val::Real(p.trust_reliability), Val::Real(p.trust_credibility), Val::Real(p.trust_intimacy),
-        Val::Real(p.trust_self_orientation), Val::Real(p.score_contribution),
-        Val::Real(p.score_capability), Val::Real(p.score_coverage), Val::Real(p.score_commitment),
-        Val::Real(p.score_consumption), Val::Real(p.score_credibility),
+        text(tenant),
+        text(p.partner_id.as_str()),
+        opt_text(p.name.clone()),
+        opt_text(p.partner_type.map(|v| v.as_str())),
+        text(roles.join(";")),
+        opt_text(p.tier.map(|v| v.as_str())),
+        opt_text(p.relationship_stage.map(|v| v.as_str())),
+        opt_text(p.journey_stage.map(|v| v.as_str())),
+        opt_text(p.region.clone()),
+        opt_text(p.country.clone()),
+        opt_text(p.segment.clone()),
+        opt_text(p.industry.clone()),
+        Val::Int(p.employees),
+        opt_date(p.partner_since),
+        opt_id(&p.manager_id),
+        Val::Int(p.certified_reps),
+        Val::Int(p.trained_reps),
+        Val::Real(p.nps),
+        Val::Real(p.trust_reliability),
+        Val::Real(p.trust_credibility),
+        Val::Real(p.trust_intimacy),
+        Val::Real(p.trust_self_orientation),
+        Val::Real(p.score_contribution),
+        Val::Real(p.score_capability),
+        Val::Real(p.score_coverage),
+        Val::Real(p.score_commitment),
+        Val::Real(p.score_consumption),
+        Val::Real(p.score_credibility),
         opt_text(p.integration_mode.map(|v| v.as_str())),
         text(serde_json::to_string(&p.attributes).unwrap_or_else(|_| "{}".into())),
     ]
@@ -107,39 +206,70 @@ pub(crate) fn partner_row(tenant: &str, p: &Partner) -> Vec<Val> {
 
 pub(crate) fn plan_row(tenant: &str, p: &Plan) -> Vec<Val> {
     vec![
-        text(tenant), text(p.plan_id.as_str()), text(p.partner_id.as_str()),
-        text(p.start_date.to_string()), text(p.end_date.to_string()), opt_text(p.name.clone()),
-        opt_text(p.template.clone()), text(p.status.as_str()), opt_id(&p.owner_id),
+        text(tenant),
+        text(p.plan_id.as_str()),
+        text(p.partner_id.as_str()),
+        text(p.start_date.to_string()),
+        text(p.end_date.to_string()),
+        opt_text(p.name.clone()),
+        opt_text(p.template.clone()),
+        text(p.status.as_str()),
+        opt_id(&p.owner_id),
     ]
 }
 
 pub(crate) fn key_result_row(tenant: &str, k: &KeyResult) -> Vec<Val> {
     vec![
-        text(tenant), text(k.kr_id.as_str()), text(k.plan_id.as_str()), opt_text(k.metric.clone()),
-        Val::Real(k.target), Val::Real(k.realized), opt_text(k.objective.clone()),
-        opt_text(k.unit.clone()), Val::Real(Some(k.weight)), opt_date(k.due_date),
+        text(tenant),
+        text(k.kr_id.as_str()),
+        text(k.plan_id.as_str()),
+        opt_text(k.metric.clone()),
+        Val::Real(k.target),
+        Val::Real(k.realized),
+        opt_text(k.objective.clone()),
+        opt_text(k.unit.clone()),
+        Val::Real(Some(k.weight)),
+        opt_date(k.due_date),
     ]
 }
 
 pub(crate) fn progress_row(tenant: &str, p: &KrProgress) -> Vec<Val> {
-    vec![text(tenant), text(p.kr_id.as_str()), text(p.as_of.to_string()), Val::Real(Some(p.realized))]
+    vec![
+        text(tenant),
+        text(p.kr_id.as_str()),
+        text(p.as_of.to_string()),
+        Val::Real(Some(p.realized)),
+    ]
 }
 
 pub(crate) fn activity_row(tenant: &str, a: &Activity) -> Vec<Val> {
     vec![
-        text(tenant), text(a.activity_id.as_str()), text(a.plan_id.as_str()), text(a.kind.clone()),
-        text(a.date.to_string()), Val::Real(Some(a.quantity)), text(a.status.as_str()),
-        opt_text(a.responsible.map(|v| v.as_str())), opt_id(&a.kr_id),
+        text(tenant),
+        text(a.activity_id.as_str()),
+        text(a.plan_id.as_str()),
+        text(a.kind.clone()),
+        text(a.date.to_string()),
+        Val::Real(Some(a.quantity)),
+        text(a.status.as_str()),
+        opt_text(a.responsible.map(|v| v.as_str())),
+        opt_id(&a.kr_id),
     ]
 }
 
 pub(crate) fn action_row(tenant: &str, s: &ActionSpec) -> Vec<Val> {
     let stages: Vec<&str> = s.stages.iter().map(|st| st.as_str()).collect();
     vec![
-        text(tenant), text(s.kind.clone()), text(s.label.clone()), text(s.category.clone()),
-        text(stages.join(";")), Val::Real(Some(s.effort_hours)), text(s.responsible.as_str()),
-        text(s.min_relationship.as_str()), text(s.prerequisites.join(";")),
-        Val::Int(Some(i64::from(s.cooldown_days))), text(s.description.clone()),
+        text(tenant),
+        text(s.kind.clone()),
+        text(s.label.clone()),
+        text(s.category.clone()),
+        text(stages.join(";")),
+        Val::Real(Some(s.effort_hours)),
+        text(s.responsible.as_str()),
+        text(s.min_relationship.as_str()),
+        text(s.prerequisites.join(";")),
+        Val::Int(Some(i64::from(s.cooldown_days))),
+        text(s.description.clone()),
         text(match s.source {
             crate::domain::catalog::ActionSource::Observed => "observed",
             crate::domain::catalog::ActionSource::BuiltIn => "built_in",
@@ -150,8 +280,13 @@ pub(crate) fn action_row(tenant: &str, s: &ActionSpec) -> Vec<Val> {
 
 pub(crate) fn feedback_row(tenant: &str, f: &Feedback) -> Vec<Val> {
     vec![
-        text(tenant), text(f.recommendation_id.as_str()), text(f.plan_id.as_str()), text(f.kind.clone()),
-        text(f.response.as_str()), text(timestamp(&f.at)), opt_id(&f.user_id),
+        text(tenant),
+        text(f.recommendation_id.as_str()),
+        text(f.plan_id.as_str()),
+        text(f.kind.clone()),
+        text(f.response.as_str()),
+        text(timestamp(&f.at)),
+        opt_id(&f.user_id),
     ]
 }
 
@@ -162,7 +297,11 @@ pub(crate) fn parse<T, E: std::fmt::Display>(
     value: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,
 ) -> Result<T, StoreError> {
-    parse(value).map_err(|e| StoreError::Corrupt { what, value: value.to_owned(), why: e.to_string() })
+    parse(value).map_err(|e| StoreError::Corrupt {
+        what,
+        value: value.to_owned(),
+        why: e.to_string(),
+    })
 }
 
 pub(crate) fn parse_date(what: &'static str, value: &str) -> Result<NaiveDate, StoreError> {

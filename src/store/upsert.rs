@@ -38,7 +38,11 @@ impl Table {
 
     fn sql(&self, rows: usize) -> String {
         let width = self.columns.len();
-        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.name, self.columns.join(", "));
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.name,
+            self.columns.join(", ")
+        );
         for row in 0..rows {
             if row > 0 {
                 sql.push_str(", ");
@@ -60,9 +64,16 @@ impl Table {
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         if updates.is_empty() || self.keep_existing {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", self.key.join(", ")));
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO NOTHING",
+                self.key.join(", ")
+            ));
         } else {
-            sql.push_str(&format!(" ON CONFLICT ({}) DO UPDATE SET {}", self.key.join(", "), updates.join(", ")));
+            sql.push_str(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                self.key.join(", "),
+                updates.join(", ")
+            ));
         }
         sql
     }
@@ -95,7 +106,12 @@ impl Table {
         Ok(())
     }
 
-    async fn execute(&self, tx: &mut Transaction<'_, Any>, sql: &str, batch: &mut Vec<Vec<Val>>) -> Result<(), StoreError> {
+    async fn execute(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        sql: &str,
+        batch: &mut Vec<Vec<Val>>,
+    ) -> Result<(), StoreError> {
         let mut args = AnyArguments::default();
         for value in batch.drain(..).flatten() {
             let bound = match value {
@@ -119,13 +135,23 @@ mod tests {
 
     #[test]
     fn upsert_sql_numbers_parameters_row_by_row_and_updates_non_key_columns() {
-        let table = Table { name: "t", columns: &["tenant_id", "id", "v"], key: &["tenant_id", "id"], keep_existing: false };
+        let table = Table {
+            name: "t",
+            columns: &["tenant_id", "id", "v"],
+            key: &["tenant_id", "id"],
+            keep_existing: false,
+        };
         assert_eq!(
             table.sql(2),
             "INSERT INTO t (tenant_id, id, v) VALUES ($1, $2, $3), ($4, $5, $6) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET v = excluded.v"
         );
-        let keys_only = Table { name: "k", columns: &["tenant_id", "id"], key: &["tenant_id", "id"], keep_existing: false };
+        let keys_only = Table {
+            name: "k",
+            columns: &["tenant_id", "id"],
+            key: &["tenant_id", "id"],
+            keep_existing: false,
+        };
         assert!(keys_only.sql(1).ends_with("DO NOTHING"));
     }
 
@@ -133,7 +159,12 @@ mod tests {
     fn statements_stay_under_the_parameter_limits() {
         let wide: Vec<&'static str> = vec!["c"; 30];
         let wide: &'static [&'static str] = Box::leak(wide.into_boxed_slice());
-        let table = Table { name: "w", columns: wide, key: &["c"], keep_existing: false };
+        let table = Table {
+            name: "w",
+            columns: wide,
+            key: &["c"],
+            keep_existing: false,
+        };
         assert!(table.rows_per_statement() * 30 <= MAX_PARAMS);
     }
 }

@@ -1,0 +1,109 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use nextbest::import::{self, ImportError, ImportOptions, ImportSummary};
+use nextbest::store::{Counts, Store};
+use tempfile::TempDir;
+
+pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crm_export");
+
+/// A store under test. PostgreSQL is shared between tests and runs, so each test gets a
+/// tenant of its own; SQLite gets a fresh file.
+pub struct Backend {
+    pub name: &'static str,
+    pub store: Store,
+    pub tenant: String,
+    _dir: Option<TempDir>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique_tenant(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "t-{test}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub async fn sqlite(test: &str) -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_data_dir(dir.path())
+        .await
+        .expect("open sqlite store");
+    Backend {
+        name: "sqlite",
+        store,
+        tenant: unique_tenant(test),
+        _dir: Some(dir),
+    }
+}
+
+/// The PostgreSQL store at `NEXTBEST_TEST_DATABASE_URL` (default: the CI machine's
+/// `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached the test is
+/// skipped with a notice, unless `NEXTBEST_REQUIRE_POSTGRES=1` (as in CI) makes it fail.
+pub async fn postgres(test: &str) -> Option<Backend> {
+    let url = std::env::var("NEXTBEST_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match Store::open(&url).await {
+        Ok(store) => Some(Backend {
+            name: "postgres",
+            store,
+            tenant: unique_tenant(test),
+            _dir: None,
+        }),
+        Err(err) if std::env::var("NEXTBEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+            panic!("PostgreSQL is required but unreachable at {url}: {err:?}")
+        }
+        Err(err) => {
+            eprintln!("skipping PostgreSQL for {test}: {err}");
+            None
+        }
+    }
+}
+
+/// SQLite always, PostgreSQL when reachable.
+pub async fn backends(test: &str) -> Vec<Backend> {
+    let mut all = vec![sqlite(test).await];
+    all.extend(postgres(test).await);
+    all
+}
+
+impl Backend {
+    pub async fn import(
+        &self,
+        dir: &Path,
+        options: &ImportOptions,
+    ) -> Result<ImportSummary, ImportError> {
+        import::import_dir(
+            &self.store,
+            &self.tenant,
+            dir,
+            options,
+            &mut |_| {},
+            &mut |_, _| {},
+        )
+        .await
+    }
+
+    pub async fn counts(&self) -> Counts {
+        self.store.counts(&self.tenant).await.expect("counts")
+    }
+}
+
+/// A copy of the fixture in a temp dir, with `edit` applied to one of its files.
+pub fn fixture_with(file: &str, edit: impl FnOnce(String) -> String) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(FIXTURE).expect("fixture dir") {
+        let entry = entry.expect("fixture entry");
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy fixture");
+    }
+    let path = dir.path().join(file);
+    let text = std::fs::read_to_string(&path).expect("fixture file");
+    std::fs::write(&path, edit(text)).expect("write edited fixture");
+    let root = dir.path().to_owned();
+    (dir, root)
+}
