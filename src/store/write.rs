@@ -30,6 +30,7 @@ impl Store {
         PARTNERS
             .upsert(
                 &mut tx,
+                self.backend,
                 data.partners.iter().map(|p| rows::partner_row(tenant, p)),
                 |n| progress("partners", n),
             )
@@ -37,6 +38,7 @@ impl Store {
         PLANS
             .upsert(
                 &mut tx,
+                self.backend,
                 data.plans.iter().map(|p| rows::plan_row(tenant, p)),
                 |n| progress("plans", n),
             )
@@ -44,6 +46,7 @@ impl Store {
         KEY_RESULTS
             .upsert(
                 &mut tx,
+                self.backend,
                 data.key_results
                     .iter()
                     .map(|k| rows::key_result_row(tenant, k)),
@@ -53,6 +56,7 @@ impl Store {
         KR_PROGRESS
             .upsert(
                 &mut tx,
+                self.backend,
                 data.kr_progress
                     .iter()
                     .map(|p| rows::progress_row(tenant, p)),
@@ -62,6 +66,7 @@ impl Store {
         ACTIVITIES
             .upsert(
                 &mut tx,
+                self.backend,
                 data.activities
                     .iter()
                     .map(|a| rows::activity_row(tenant, a)),
@@ -75,6 +80,7 @@ impl Store {
         ACTIONS
             .upsert(
                 &mut tx,
+                self.backend,
                 defined.into_iter().map(|a| rows::action_row(tenant, a)),
                 |n| progress("actions", n),
             )
@@ -82,6 +88,7 @@ impl Store {
         OBSERVED_ACTIONS
             .upsert(
                 &mut tx,
+                self.backend,
                 observed.into_iter().map(|a| rows::action_row(tenant, a)),
                 |n| progress("actions", n),
             )
@@ -89,6 +96,7 @@ impl Store {
         FEEDBACK
             .upsert(
                 &mut tx,
+                self.backend,
                 data.feedback.iter().map(|f| rows::feedback_row(tenant, f)),
                 |n| progress("feedback", n),
             )
@@ -112,7 +120,12 @@ impl Store {
             .await
             .map_err(|e| StoreError::Query("starting a plan write", e))?;
         PLANS
-            .upsert(&mut tx, [rows::plan_row(tenant, plan)], |_| {})
+            .upsert(
+                &mut tx,
+                self.backend,
+                [rows::plan_row(tenant, plan)],
+                |_| {},
+            )
             .await?;
         let keep: Vec<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
         let stale: Vec<String> = sqlx::query_scalar::<_, String>(
@@ -142,6 +155,7 @@ impl Store {
         KEY_RESULTS
             .upsert(
                 &mut tx,
+                self.backend,
                 key_results.iter().map(|k| rows::key_result_row(tenant, k)),
                 |_| {},
             )
