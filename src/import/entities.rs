@@ -151,7 +151,7 @@ pub fn action(c: &Cells<'_>) -> Result<ActionSpec, Rejection> {
         min_relationship: c
             .opt_enum("min_relationship_stage", RelationshipStage::parse)?
             .unwrap_or(RelationshipStage::Transactional),
-        prerequisites: c.set("prerequisites", |s| parse_category(s))?,
+        prerequisites: c.set("prerequisites", parse_category)?,
         cooldown_days: u32::try_from(cooldown)
             .map_err(|_| c.reject("cooldown_days", &cooldown.to_string(), "is too large"))?,
         description: c.opt_text("description").unwrap_or_default(),

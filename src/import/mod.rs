@@ -69,9 +69,14 @@ pub enum ImportError {
     Store(#[source] StoreError),
 }
 
-/// One refused row: where, what value, and which rule it broke.
+/// One refused row: where, what value, and which rule it broke. Boxed, so the `Result`s
+/// of every cell accessor stay small on the happy path.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Rejection {
+#[serde(transparent)]
+pub struct Rejection(Box<RejectionDetail>);
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RejectionDetail {
     pub file: String,
     pub line: u64,
     pub column: String,
@@ -89,14 +94,22 @@ impl Rejection {
         value: &str,
         rule: &str,
     ) -> Self {
-        Self {
+        Self(Box::new(RejectionDetail {
             file: file.to_owned(),
             line,
             column: column.to_owned(),
             field: field.map(str::to_owned),
             value: value.to_owned(),
             rule: rule.to_owned(),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for Rejection {
+    type Target = RejectionDetail;
+
+    fn deref(&self) -> &RejectionDetail {
+        &self.0
     }
 }
 
