@@ -367,6 +367,29 @@ fn figures() {
         eprintln!("partners {partners}: generated in {secs:.2}s");
         eprintln!("closed plans {n}, hit rate {hit:.3}, mean attainment {mean:.3}, done activities/plan {per_plan:.1}");
         eprintln!("corr(busywork count, attainment) {busy_corr:.3}, corr(useful count, attainment) {useful_corr:.3}");
+        // Attainment by quintile of done useful (non-busywork) activities per plan.
+        let att = closed_attainment(&w);
+        let busy: HashSet<&str> = busywork_kinds().into_iter().collect();
+        let mut useful: HashMap<&str, usize> = HashMap::new();
+        for a in &w.dataset.activities {
+            if a.status == ActivityStatus::Done && !busy.contains(a.kind.as_str()) {
+                *useful.entry(a.plan_id.as_str()).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<(usize, f64)> = att
+            .iter()
+            .map(|(p, a)| (useful.get(p).copied().unwrap_or(0), *a))
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        for q in 0..5 {
+            let part = &rows[q * rows.len() / 5..(q + 1) * rows.len() / 5];
+            let mean = part.iter().map(|r| r.1).sum::<f64>() / part.len() as f64;
+            eprintln!(
+                "  useful-activity quintile {q}: {}..={} activities, mean attainment {mean:.3}",
+                part[0].0,
+                part[part.len() - 1].0
+            );
+        }
         for (name, rows) in w.dataset.counts() {
             eprintln!("  {name}: {rows}");
         }
