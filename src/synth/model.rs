@@ -20,7 +20,7 @@ pub(crate) enum CapClass {
 pub(crate) const OFF_STAGE_FIT: f64 = 0.3;
 /// Effect of an action done for a partner below its minimum relationship stage.
 pub(crate) const BELOW_RELATIONSHIP_FIT: f64 = 0.1;
-/// Effect of an action whose prerequisite was not done before (this plan or the last).
+/// Effect of an action whose prerequisite was not done before (this plan or an earlier one).
 pub(crate) const MISSING_PREREQUISITE_FIT: f64 = 0.15;
 /// Share of the period over which an action's contribution materialises: an action done
 /// later than `1 - RAMP` into the period only partly counts by its end.

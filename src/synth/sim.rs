@@ -50,7 +50,7 @@ pub(crate) struct KrSpec {
 }
 
 /// What has been done so far in a plan: units per kind (for diminishing returns) and
-/// kinds done in this or the previous plan (for prerequisites).
+/// kinds done in this or any earlier plan of the partner (for prerequisites).
 #[derive(Debug, Clone)]
 pub(crate) struct Tally {
     pub counts: Vec<f64>,
