@@ -1,1 +1,225 @@
-//! The synthetic world.
+//! The synthetic world: partners, mutual success plans, activities and key result
+//! progress drawn from a structural causal model, plus the ground truth that real data
+//! never has (the true effect of every action on every active plan, and each active
+//! plan's realised outcome), so that predictions and recommendations can be scored.
+//!
+//! The model is documented, with its constants, in `data/README.md`. In short: a latent
+//! relationship quality `q` raises both the rate of activities (busywork most of all) and
+//! the baseline outcome, which confounds activity and attainment; actions have
+//! heterogeneous, diminishing, timing- and prerequisite-dependent effects; some kinds are
+//! busywork with no effect at all.
+//!
+//! Output is deterministic for a seed: every partner draws from its own ChaCha8 streams
+//! seeded from `(seed, partner index, stream)`, so a partner's rows do not depend on the
+//! order partners are generated in, and the truth draws do not change the dataset.
+
+mod history;
+mod model;
+mod partner;
+mod sim;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, Days, NaiveDate};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use crate::domain::{DomainError, Id};
+use crate::import::write::write_file;
+use crate::import::{write_csv_dir, Dataset, ImportError};
+
+pub use model::busywork_kinds;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynthParams {
+    /// Number of partners.
+    pub partners: usize,
+    /// Seed of every random draw; the same seed gives the same world.
+    pub seed: u64,
+    /// The "today" of the world: plans ending before it are closed, the one spanning it active.
+    pub as_of: NaiveDate,
+    /// Years of plan history before `as_of`.
+    pub years: u32,
+    /// Monte Carlo futures per active plan for the truth.
+    pub truth_draws: usize,
+}
+
+impl Default for SynthParams {
+    fn default() -> Self {
+        Self {
+            partners: 500,
+            seed: 1,
+            as_of: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default(),
+            years: 3,
+            truth_draws: 64,
+        }
+    }
+}
+
+/// Why a world could not be generated.
+#[derive(Debug, Error)]
+pub enum SynthError {
+    #[error("invalid parameter: {0}")]
+    InvalidParams(&'static str),
+    #[error("generated an invalid value: {0}")]
+    Domain(#[from] DomainError),
+}
+
+/// The true expected change in an active plan's final attainment if one unit of `kind`
+/// is done at as_of, against not doing it (everything else as the world would go on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthEffect {
+    pub plan_id: Id,
+    pub kind: String,
+    pub true_effect: f64,
+}
+
+/// An active plan's outcome: `true_attainment` is the world's own realised final
+/// attainment (what interval coverage is checked against); `true_expected_attainment`
+/// is its expectation given the state at as_of (what a point forecast aims at).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TruthOutcome {
+    pub plan_id: Id,
+    pub true_attainment: f64,
+    pub true_expected_attainment: f64,
+}
+
+/// A generated world: the dataset (DATA_FORMAT.md entities) and its ground truth.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub dataset: Dataset,
+    pub truth_effects: Vec<TruthEffect>,
+    pub truth_outcomes: Vec<TruthOutcome>,
+}
+
+pub(crate) const STREAM_WORLD: u64 = 1;
+pub(crate) const STREAM_TRUTH: u64 = 2;
+pub(crate) const STREAM_MANAGER: u64 = 3;
+
+/// Partners per manager.
+const PARTNERS_PER_MANAGER: usize = 25;
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The RNG of one (entity, stream): a hash of the three numbers seeds ChaCha8.
+pub(crate) fn rng_for(seed: u64, index: u64, stream: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(splitmix64(splitmix64(seed ^ splitmix64(stream)) ^ index))
+}
+
+fn managers(params: &SynthParams) -> Result<Vec<partner::Manager>, SynthError> {
+    let n = params.partners.div_ceil(PARTNERS_PER_MANAGER).max(1);
+    (0..n)
+        .map(|i| {
+            let mut rng = rng_for(params.seed, i as u64, STREAM_MANAGER);
+            Ok(partner::Manager {
+                id: Id::parse(&format!("m{:03}", i + 1))?,
+                diligence: 0.3 * partner::normal(&mut rng),
+                effect: 0.04 * partner::normal(&mut rng),
+            })
+        })
+        .collect()
+}
+
+/// Generates a world. `progress` is called with the number of partners done so far.
+pub fn generate(
+    params: &SynthParams,
+    progress: &mut dyn FnMut(usize),
+) -> Result<World, SynthError> {
+    if params.partners == 0 {
+        return Err(SynthError::InvalidParams("partners must be at least 1"));
+    }
+    if params.years == 0 || params.years > 50 {
+        return Err(SynthError::InvalidParams("years must be 1..=50"));
+    }
+    if params.truth_draws == 0 {
+        return Err(SynthError::InvalidParams("truth_draws must be at least 1"));
+    }
+    if !(1900..=9000).contains(&params.as_of.year()) {
+        return Err(SynthError::InvalidParams(
+            "as_of must be in the years 1900..=9000",
+        ));
+    }
+    let window_start = params
+        .as_of
+        .checked_sub_days(Days::new(u64::from(params.years) * 365))
+        .ok_or(SynthError::InvalidParams(
+            "as_of minus years is out of range",
+        ))?;
+    let kinds = model::kind_models();
+    let managers = managers(params)?;
+    let ctx = history::Ctx {
+        params,
+        kinds: &kinds,
+        managers: &managers,
+        window_start,
+    };
+
+    let mut dataset = Dataset::default();
+    let (mut truth_effects, mut truth_outcomes) = (Vec::new(), Vec::new());
+    for index in 0..params.partners {
+        let out = history::simulate_partner(&ctx, index)?;
+        dataset.partners.extend(out.partner);
+        dataset.plans.extend(out.plans);
+        dataset.key_results.extend(out.key_results);
+        dataset.kr_progress.extend(out.kr_progress);
+        dataset.activities.extend(out.activities);
+        truth_effects.extend(out.truth_effects);
+        truth_outcomes.extend(out.truth_outcomes);
+        progress(index + 1);
+    }
+    Ok(World {
+        dataset,
+        truth_effects,
+        truth_outcomes,
+    })
+}
+
+/// Effects are written to 6 decimals: far below any decision-relevant difference and a
+/// third of the bytes of a full `f64`.
+fn fmt6(v: f64) -> String {
+    let s = format!("{v:.6}");
+    if s == "-0.000000" {
+        "0.000000".to_owned()
+    } else {
+        s
+    }
+}
+
+impl World {
+    /// Writes the DATA_FORMAT.md CSV files plus `truth_effects.csv`
+    /// (`plan_id,kind,true_effect`) and `truth_outcomes.csv`
+    /// (`plan_id,true_attainment,true_expected_attainment`), returning the paths written.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+        let mut written = write_csv_dir(dir, &self.dataset)?;
+        written.push(write_file(
+            dir,
+            "truth_effects",
+            &["plan_id", "kind", "true_effect"],
+            self.truth_effects
+                .iter()
+                .map(|t| vec![t.plan_id.to_string(), t.kind.clone(), fmt6(t.true_effect)]),
+        )?);
+        written.push(write_file(
+            dir,
+            "truth_outcomes",
+            &["plan_id", "true_attainment", "true_expected_attainment"],
+            self.truth_outcomes.iter().map(|t| {
+                vec![
+                    t.plan_id.to_string(),
+                    fmt6(t.true_attainment),
+                    fmt6(t.true_expected_attainment),
+                ]
+            }),
+        )?);
+        Ok(written)
+    }
+}

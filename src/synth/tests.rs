@@ -1,0 +1,449 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::*;
+use crate::domain::catalog::built_in;
+use crate::domain::{attainment, ActivityStatus, KeyResult, PlanStatus};
+
+fn params(partners: usize, seed: u64, draws: usize) -> SynthParams {
+    SynthParams {
+        partners,
+        seed,
+        truth_draws: draws,
+        ..SynthParams::default()
+    }
+}
+
+fn world(partners: usize, seed: u64, draws: usize) -> World {
+    generate(&params(partners, seed, draws), &mut |_| {}).unwrap()
+}
+
+/// Attainment of every closed plan, by plan id.
+fn closed_attainment(w: &World) -> HashMap<&str, f64> {
+    let mut krs: HashMap<&str, Vec<&KeyResult>> = HashMap::new();
+    for kr in &w.dataset.key_results {
+        krs.entry(kr.plan_id.as_str()).or_default().push(kr);
+    }
+    w.dataset
+        .plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Closed)
+        .filter_map(|p| {
+            let a = attainment(krs.get(p.plan_id.as_str())?.iter().copied())?;
+            Some((p.plan_id.as_str(), a))
+        })
+        .collect()
+}
+
+fn correlation(xs: &[f64], ys: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in xs.iter().zip(ys) {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx).powi(2);
+        syy += (y - my).powi(2);
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// Closed-plan figures: (plans, hit rate, mean attainment, corr(busywork count, attainment),
+/// corr(useful count, attainment), mean done activities per plan).
+fn closed_figures(w: &World) -> (usize, f64, f64, f64, f64, f64) {
+    let att = closed_attainment(w);
+    let busy: HashSet<&str> = busywork_kinds().into_iter().collect();
+    let mut busy_n: HashMap<&str, f64> = HashMap::new();
+    let mut useful_n: HashMap<&str, f64> = HashMap::new();
+    for a in &w.dataset.activities {
+        if a.status == ActivityStatus::Done {
+            let m = if busy.contains(a.kind.as_str()) {
+                &mut busy_n
+            } else {
+                &mut useful_n
+            };
+            *m.entry(a.plan_id.as_str()).or_default() += 1.0;
+        }
+    }
+    let ids: Vec<&str> = att.keys().copied().collect();
+    let ys: Vec<f64> = ids.iter().map(|i| att[i]).collect();
+    let bx: Vec<f64> = ids
+        .iter()
+        .map(|i| busy_n.get(i).copied().unwrap_or(0.0))
+        .collect();
+    let ux: Vec<f64> = ids
+        .iter()
+        .map(|i| useful_n.get(i).copied().unwrap_or(0.0))
+        .collect();
+    let n = ys.len();
+    let hit = ys.iter().filter(|a| **a >= 1.0).count() as f64 / n as f64;
+    let mean = ys.iter().sum::<f64>() / n as f64;
+    let per_plan = (bx.iter().sum::<f64>() + ux.iter().sum::<f64>()) / n as f64;
+    (
+        n,
+        hit,
+        mean,
+        correlation(&bx, &ys),
+        correlation(&ux, &ys),
+        per_plan,
+    )
+}
+
+#[test]
+fn the_same_seed_gives_the_same_world_and_another_seed_another() {
+    let (a, b, c) = (world(40, 3, 4), world(40, 3, 4), world(40, 4, 4));
+    assert_eq!(a.dataset.partners, b.dataset.partners);
+    assert_eq!(a.dataset.plans, b.dataset.plans);
+    assert_eq!(a.dataset.key_results, b.dataset.key_results);
+    assert_eq!(a.dataset.kr_progress, b.dataset.kr_progress);
+    assert_eq!(a.dataset.activities, b.dataset.activities);
+    assert_eq!(a.truth_effects, b.truth_effects);
+    assert_eq!(a.truth_outcomes, b.truth_outcomes);
+    assert_ne!(a.dataset.partners, c.dataset.partners);
+    assert_ne!(a.dataset.activities, c.dataset.activities);
+    assert_ne!(a.truth_outcomes, c.truth_outcomes);
+}
+
+#[test]
+fn truth_draws_do_not_change_the_dataset_and_partners_do_not_depend_on_the_count() {
+    let (a, b) = (world(30, 5, 2), world(30, 5, 6));
+    assert_eq!(a.dataset.activities, b.dataset.activities);
+    assert_eq!(a.dataset.key_results, b.dataset.key_results);
+    let more = world(45, 5, 2);
+    assert_eq!(
+        a.dataset.plans[..],
+        more.dataset.plans[..a.dataset.plans.len()]
+    );
+}
+
+#[test]
+fn bad_params_are_refused() {
+    for p in [
+        params(0, 1, 4),
+        SynthParams {
+            years: 0,
+            ..params(5, 1, 4)
+        },
+        params(5, 1, 0),
+    ] {
+        assert!(
+            matches!(generate(&p, &mut |_| {}), Err(SynthError::InvalidParams(_))),
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn rows_reference_existing_entities_and_dates_respect_periods() {
+    let w = world(60, 11, 2);
+    let d = &w.dataset;
+    let as_of = SynthParams::default().as_of;
+    let partners: HashSet<&str> = d.partners.iter().map(|p| p.partner_id.as_str()).collect();
+    assert_eq!(partners.len(), 60);
+    let plans: HashMap<&str, &crate::domain::Plan> =
+        d.plans.iter().map(|p| (p.plan_id.as_str(), p)).collect();
+    assert_eq!(plans.len(), d.plans.len(), "plan ids are unique");
+    for p in &d.plans {
+        assert!(partners.contains(p.partner_id.as_str()));
+        assert!(p.start_date < p.end_date);
+        assert!(Id::parse(p.plan_id.as_str()).is_ok());
+        match p.status {
+            PlanStatus::Closed | PlanStatus::Cancelled => assert!(p.end_date < as_of),
+            PlanStatus::Active => assert!(p.start_date <= as_of && as_of <= p.end_date),
+            PlanStatus::Draft => assert!(p.start_date > as_of),
+        }
+    }
+    // Exactly one active plan per partner, and its stage is the partner's journey stage.
+    let active: Vec<_> = d
+        .plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Active)
+        .collect();
+    assert_eq!(active.len(), 60);
+    assert!(d
+        .partners
+        .iter()
+        .all(|p| p.journey_stage.is_some() && p.manager_id.is_some()));
+
+    let kr_ids: HashSet<&str> = d.key_results.iter().map(|k| k.kr_id.as_str()).collect();
+    assert_eq!(kr_ids.len(), d.key_results.len(), "kr ids are unique");
+    let mut defined: HashMap<&str, usize> = HashMap::new();
+    for kr in &d.key_results {
+        assert!(plans.contains_key(kr.plan_id.as_str()));
+        assert!(kr.target.is_none_or(|t| t > 0.0));
+        *defined.entry(kr.plan_id.as_str()).or_default() += usize::from(kr.target.is_some());
+    }
+    for p in d.plans.iter().filter(|p| p.status != PlanStatus::Draft) {
+        assert!(
+            defined.get(p.plan_id.as_str()).copied().unwrap_or(0) >= 1,
+            "{} has a defined target",
+            p.plan_id
+        );
+    }
+    for pr in &d.kr_progress {
+        assert!(kr_ids.contains(pr.kr_id.as_str()));
+        assert!(pr.as_of <= as_of);
+    }
+    let act_ids: HashSet<&str> = d
+        .activities
+        .iter()
+        .map(|a| a.activity_id.as_str())
+        .collect();
+    assert_eq!(act_ids.len(), d.activities.len(), "activity ids are unique");
+    let (mut done, mut planned) = (0, 0);
+    for a in &d.activities {
+        let p = plans[a.plan_id.as_str()];
+        assert!(a.quantity > 0.0);
+        assert!(a.kr_id.as_ref().is_none_or(|k| kr_ids.contains(k.as_str())));
+        assert!(
+            a.date >= p.start_date && a.date < p.end_date,
+            "{} inside its plan",
+            a.activity_id
+        );
+        match (p.status, a.status) {
+            (PlanStatus::Active, ActivityStatus::Done) => {
+                assert!(a.date <= as_of);
+                done += 1;
+            }
+            (PlanStatus::Active, ActivityStatus::Planned) => {
+                assert!(a.date > as_of);
+                planned += 1;
+            }
+            (_, ActivityStatus::Planned) => panic!("only active plans have planned activities"),
+            _ => {}
+        }
+    }
+    assert!(done > 0 && planned > 0);
+}
+
+#[test]
+fn closed_plans_are_calibrated_and_confounded() {
+    let w = world(300, 2, 1);
+    let (n, hit, mean, busy_corr, useful_corr, per_plan) = closed_figures(&w);
+    assert!(n > 1000, "{n} closed plans");
+    assert!((0.35..=0.50).contains(&hit), "hit rate {hit}");
+    assert!((0.88..=1.02).contains(&mean), "mean attainment {mean}");
+    assert!(
+        (15.0..=40.0).contains(&per_plan),
+        "{per_plan} done activities per plan"
+    );
+    // Busywork has no effect at all, yet it goes with better outcomes: the confounder.
+    assert!(busy_corr > 0.1, "corr(busywork, attainment) {busy_corr}");
+    assert!(
+        useful_corr > 0.1,
+        "corr(useful activity, attainment) {useful_corr}"
+    );
+}
+
+#[test]
+fn truth_has_zero_busywork_positive_fitting_kinds_and_varied_best_kinds() {
+    let w = world(80, 9, 8);
+    let kinds = built_in();
+    let active: Vec<&str> = w
+        .dataset
+        .plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Active)
+        .map(|p| p.plan_id.as_str())
+        .collect();
+    assert_eq!(w.truth_outcomes.len(), active.len());
+    assert_eq!(w.truth_effects.len(), active.len() * kinds.len());
+    let busy: HashSet<&str> = busywork_kinds().into_iter().collect();
+    assert!((4..=6).contains(&busy.len()));
+    let mut by_plan: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
+    for e in &w.truth_effects {
+        assert!(e.true_effect.is_finite());
+        if busy.contains(e.kind.as_str()) {
+            assert!(
+                e.true_effect.abs() < 1e-9,
+                "{} {} {}",
+                e.plan_id,
+                e.kind,
+                e.true_effect
+            );
+        }
+        by_plan
+            .entry(e.plan_id.as_str())
+            .or_default()
+            .push((e.kind.as_str(), e.true_effect));
+    }
+    // A stage-appropriate useful kind (every stage fits it) helps on average.
+    let mean_of = |kind: &str| {
+        let v: Vec<f64> = w
+            .truth_effects
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.true_effect)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(
+        mean_of("fill_plan_gaps") > 0.002,
+        "fill_plan_gaps {}",
+        mean_of("fill_plan_gaps")
+    );
+    assert!(mean_of("joint_sales_call") > 0.0);
+    // The best kind differs between plans.
+    let best: HashSet<&str> = by_plan
+        .values()
+        .filter_map(|v| v.iter().max_by(|a, b| a.1.total_cmp(&b.1)).map(|b| b.0))
+        .collect();
+    assert!(best.len() >= 4, "best kinds {best:?}");
+    for o in &w.truth_outcomes {
+        assert!(
+            (0.0..=2.0).contains(&o.true_attainment)
+                && (0.0..=2.0).contains(&o.true_expected_attainment)
+        );
+    }
+}
+
+#[test]
+fn every_catalog_kind_has_a_row_in_the_effect_table() {
+    for spec in built_in() {
+        assert!(
+            model::KINDS.iter().any(|r| r.0 == spec.kind),
+            "{} missing",
+            spec.kind
+        );
+    }
+    assert_eq!(model::KINDS.len(), built_in().len());
+}
+
+#[test]
+fn the_writer_produces_the_data_format_files_and_the_truth() {
+    let w = world(12, 1, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let files = w.write(dir.path()).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for name in [
+        "partners.csv",
+        "plans.csv",
+        "key_results.csv",
+        "kr_progress.csv",
+        "activities.csv",
+        "truth_effects.csv",
+        "truth_outcomes.csv",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let effects = std::fs::read_to_string(dir.path().join("truth_effects.csv")).unwrap();
+    let active = w
+        .dataset
+        .plans
+        .iter()
+        .filter(|p| p.status == PlanStatus::Active)
+        .count();
+    assert_eq!(effects.lines().count(), 1 + active * built_in().len());
+    assert!(effects.starts_with("plan_id,kind,true_effect\n"));
+    let outcomes = std::fs::read_to_string(dir.path().join("truth_outcomes.csv")).unwrap();
+    assert_eq!(outcomes.lines().count(), 1 + active);
+    let partners = std::fs::read_to_string(dir.path().join("partners.csv")).unwrap();
+    let header = partners.lines().next().unwrap();
+    assert!(
+        header.ends_with("crm_source,partner_program_points"),
+        "{header}"
+    );
+}
+
+/// Prints the figures quoted in data/README.md:
+/// `cargo test --release --lib synth::tests::figures -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn figures() {
+    for partners in [500usize, 2000] {
+        let t = std::time::Instant::now();
+        let w = generate(
+            &SynthParams {
+                partners,
+                seed: 7,
+                ..SynthParams::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let (n, hit, mean, busy_corr, useful_corr, per_plan) = closed_figures(&w);
+        eprintln!("partners {partners}: generated in {secs:.2}s");
+        eprintln!("closed plans {n}, hit rate {hit:.3}, mean attainment {mean:.3}, done activities/plan {per_plan:.1}");
+        eprintln!("corr(busywork count, attainment) {busy_corr:.3}, corr(useful count, attainment) {useful_corr:.3}");
+        // Attainment by quintile of done useful (non-busywork) activities per plan.
+        let att = closed_attainment(&w);
+        let busy: HashSet<&str> = busywork_kinds().into_iter().collect();
+        let mut useful: HashMap<&str, usize> = HashMap::new();
+        for a in &w.dataset.activities {
+            if a.status == ActivityStatus::Done && !busy.contains(a.kind.as_str()) {
+                *useful.entry(a.plan_id.as_str()).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<(usize, f64)> = att
+            .iter()
+            .map(|(p, a)| (useful.get(p).copied().unwrap_or(0), *a))
+            .collect();
+        rows.sort_by_key(|r| r.0);
+        for q in 0..5 {
+            let part = &rows[q * rows.len() / 5..(q + 1) * rows.len() / 5];
+            let mean = part.iter().map(|r| r.1).sum::<f64>() / part.len() as f64;
+            eprintln!(
+                "  useful-activity quintile {q}: {}..={} activities, mean attainment {mean:.3}",
+                part[0].0,
+                part[part.len() - 1].0
+            );
+        }
+        for (name, rows) in w.dataset.counts() {
+            eprintln!("  {name}: {rows}");
+        }
+        let busy: HashSet<&str> = busywork_kinds().into_iter().collect();
+        let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for e in &w.truth_effects {
+            by_kind
+                .entry(e.kind.as_str())
+                .or_default()
+                .push(e.true_effect);
+        }
+        for (k, v) in &mut by_kind {
+            v.sort_by(f64::total_cmp);
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            eprintln!(
+                "  {k:24} mean {mean:.4} p10 {:.4} p90 {:.4} max {:.4}{}",
+                v[v.len() / 10],
+                v[v.len() * 9 / 10],
+                v[v.len() - 1],
+                if busy.contains(k) { " (busywork)" } else { "" }
+            );
+        }
+        let mut plans: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
+        for e in &w.truth_effects {
+            let b = plans
+                .entry(e.plan_id.as_str())
+                .or_insert((e.kind.as_str(), e.true_effect));
+            if e.true_effect > b.1 {
+                *b = (e.kind.as_str(), e.true_effect);
+            }
+        }
+        let mut best: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, _) in plans.values() {
+            *best.entry(k).or_default() += 1;
+        }
+        eprintln!("  best kind counts {best:?}");
+        let o = &w.truth_outcomes;
+        let exp_mean = o.iter().map(|x| x.true_expected_attainment).sum::<f64>() / o.len() as f64;
+        let hit_active =
+            o.iter().filter(|x| x.true_attainment >= 1.0).count() as f64 / o.len() as f64;
+        eprintln!(
+            "  active plans {}, mean expected {exp_mean:.3}, realised hit rate {hit_active:.3}",
+            o.len()
+        );
+        if partners == 500 {
+            let dir = std::env::temp_dir().join("nextbest-synth-figures");
+            let files = w.write(&dir).unwrap();
+            let mut total = 0;
+            for f in files {
+                let size = std::fs::metadata(&f).unwrap().len();
+                total += size;
+                eprintln!("  {}: {size} bytes", f.display());
+            }
+            eprintln!("  total {:.2} MB", total as f64 / 1e6);
+        }
+    }
+}
