@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -13,6 +13,7 @@ use nextbest::config::Config;
 use nextbest::domain::Id;
 use nextbest::import::{self, ImportOptions, ReadProgress};
 use nextbest::store::Store;
+use nextbest::synth::{self, SynthParams};
 
 /// Next best actions for partner ecosystems.
 #[derive(Debug, Parser)]
@@ -153,8 +154,46 @@ fn generate(
     truth_draws: usize,
     out: PathBuf,
 ) -> Result<()> {
-    let _ = (partners, seed, as_of, years, truth_draws, out);
-    bail!("the synthetic world generator is not built yet")
+    let params = SynthParams {
+        partners,
+        seed,
+        as_of,
+        years,
+        truth_draws,
+    };
+    let started = Instant::now();
+    let bar = ProgressBar::new(partners as u64);
+    bar.set_style(bar_style(
+        "generating [{bar:30}] {pos}/{len} partners {elapsed}",
+    ));
+    let world = synth::generate(&params, &mut |done| bar.set_position(done as u64))
+        .context("could not generate the world")?;
+    bar.finish_and_clear();
+    let written = world
+        .write(&out)
+        .with_context(|| format!("could not write to `{}`", out.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "generated {partners} partners (seed {seed}, as of {as_of}) in {:.1?}",
+        started.elapsed()
+    )?;
+    for (entity, rows) in world.dataset.counts().iter().filter(|(_, n)| *n > 0) {
+        writeln!(stdout, "  {entity:<12} {rows:>10} rows")?;
+    }
+    writeln!(
+        stdout,
+        "  truth: {} effects, {} outcomes",
+        world.truth_effects.len(),
+        world.truth_outcomes.len()
+    )?;
+    writeln!(
+        stdout,
+        "wrote {} files to `{}`",
+        written.len(),
+        out.display()
+    )?;
+    Ok(())
 }
 
 fn bar_style(template: &str) -> ProgressStyle {

@@ -126,7 +126,12 @@ impl Table {
             let bound = match value {
                 Val::Text(v) => args.add(v),
                 Val::Int(v) => args.add(v),
-                Val::Real(v) => args.add(v),
+                Val::Real(Some(v)) => args.add(v),
+                // sqlx 0.8.6's Any driver swaps Real and Double for NULLs
+                // (`AnyArguments::convert_to`): a `None::<f64>` reaches PostgreSQL as a
+                // float4 NULL, the cached statement keeps that type, and the next batch's
+                // float8 value is refused. `None::<f32>` comes out as a float8 NULL.
+                Val::Real(None) => args.add(None::<f32>),
             };
             bound.map_err(|e| StoreError::Query(self.name, sqlx::Error::Encode(e)))?;
         }
