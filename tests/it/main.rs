@@ -1,5 +1,6 @@
 //! Integration tests: a real SQLite file per test and the machine's PostgreSQL.
 //! One binary, so the crate is linked once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
 mod import;
