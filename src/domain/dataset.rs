@@ -39,3 +39,91 @@ pub struct KnownIds {
     pub key_results: HashSet<String>,
     pub catalog: Catalog,
 }
+
+/// The columns of each entity file, in DATA_FORMAT.md's order: what export writes, what
+/// import knows, and (after `tenant_id`) what the store's tables hold.
+pub mod columns {
+    /// Column order of `partners.csv` before any custom attribute columns.
+    pub const PARTNER_COLUMNS: &[&str] = &[
+        "partner_id",
+        "name",
+        "partner_type",
+        "roles",
+        "tier",
+        "relationship_stage",
+        "journey_stage",
+        "region",
+        "country",
+        "segment",
+        "industry",
+        "employees",
+        "partner_since",
+        "manager_id",
+        "certified_reps",
+        "trained_reps",
+        "nps",
+        "trust_reliability",
+        "trust_credibility",
+        "trust_intimacy",
+        "trust_self_orientation",
+        "score_contribution",
+        "score_capability",
+        "score_coverage",
+        "score_commitment",
+        "score_consumption",
+        "score_credibility",
+        "integration_mode",
+    ];
+    pub const PLAN_COLUMNS: &[&str] = &[
+        "plan_id",
+        "partner_id",
+        "start_date",
+        "end_date",
+        "name",
+        "template",
+        "status",
+        "owner_id",
+    ];
+    pub const KEY_RESULT_COLUMNS: &[&str] = &[
+        "kr_id",
+        "plan_id",
+        "metric",
+        "target",
+        "realized",
+        "objective",
+        "unit",
+        "weight",
+        "due_date",
+    ];
+    pub const KR_PROGRESS_COLUMNS: &[&str] = &["kr_id", "as_of", "realized"];
+    pub const ACTIVITY_COLUMNS: &[&str] = &[
+        "activity_id",
+        "plan_id",
+        "kind",
+        "date",
+        "quantity",
+        "status",
+        "responsible",
+        "kr_id",
+    ];
+    pub const ACTION_COLUMNS: &[&str] = &[
+        "kind",
+        "label",
+        "category",
+        "stages",
+        "effort_hours",
+        "responsible",
+        "min_relationship_stage",
+        "prerequisites",
+        "cooldown_days",
+        "description",
+    ];
+    pub const FEEDBACK_COLUMNS: &[&str] = &[
+        "recommendation_id",
+        "plan_id",
+        "kind",
+        "response",
+        "at",
+        "user_id",
+    ];
+}

@@ -15,7 +15,7 @@ use crate::domain::{
 /// The columns each entity knows; anything else on `partners` is a custom attribute and
 /// anywhere else an error unless unknown columns are ignored.
 pub fn known_columns(entity: &str) -> &'static [&'static str] {
-    use super::write::*;
+    use crate::domain::dataset::columns::*;
     match entity {
         "partners" => PARTNER_COLUMNS,
         "plans" => PLAN_COLUMNS,

@@ -4,147 +4,64 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use super::upsert::{Table, Val};
 use super::StoreError;
+use crate::domain::dataset::columns::{
+    ACTION_COLUMNS, ACTIVITY_COLUMNS, FEEDBACK_COLUMNS, KEY_RESULT_COLUMNS, KR_PROGRESS_COLUMNS,
+    PARTNER_COLUMNS, PLAN_COLUMNS,
+};
 use crate::domain::{ActionSpec, Activity, Feedback, Id, KeyResult, KrProgress, Partner, Plan};
 
 pub(crate) const PARTNERS: Table = Table {
     name: "partners",
-    columns: &[
-        "tenant_id",
-        "partner_id",
-        "name",
-        "partner_type",
-        "roles",
-        "tier",
-        "relationship_stage",
-        "journey_stage",
-        "region",
-        "country",
-        "segment",
-        "industry",
-        "employees",
-        "partner_since",
-        "manager_id",
-        "certified_reps",
-        "trained_reps",
-        "nps",
-        "trust_reliability",
-        "trust_credibility",
-        "trust_intimacy",
-        "trust_self_orientation",
-        "score_contribution",
-        "score_capability",
-        "score_coverage",
-        "score_commitment",
-        "score_consumption",
-        "score_credibility",
-        "integration_mode",
-        "attributes",
-    ],
-    key: &["tenant_id", "partner_id"],
+    columns: PARTNER_COLUMNS,
+    extra: &["attributes"],
+    key: &["partner_id"],
     keep_existing: false,
 };
-
 pub(crate) const PLANS: Table = Table {
     name: "plans",
-    columns: &[
-        "tenant_id",
-        "plan_id",
-        "partner_id",
-        "start_date",
-        "end_date",
-        "name",
-        "template",
-        "status",
-        "owner_id",
-    ],
-    key: &["tenant_id", "plan_id"],
+    columns: PLAN_COLUMNS,
+    extra: &[],
+    key: &["plan_id"],
     keep_existing: false,
 };
-
 pub(crate) const KEY_RESULTS: Table = Table {
     name: "key_results",
-    columns: &[
-        "tenant_id",
-        "kr_id",
-        "plan_id",
-        "metric",
-        "target",
-        "realized",
-        "objective",
-        "unit",
-        "weight",
-        "due_date",
-    ],
-    key: &["tenant_id", "kr_id"],
+    columns: KEY_RESULT_COLUMNS,
+    extra: &[],
+    key: &["kr_id"],
     keep_existing: false,
 };
-
 pub(crate) const KR_PROGRESS: Table = Table {
     name: "kr_progress",
-    columns: &["tenant_id", "kr_id", "as_of", "realized"],
-    key: &["tenant_id", "kr_id", "as_of"],
+    columns: KR_PROGRESS_COLUMNS,
+    extra: &[],
+    key: &["kr_id", "as_of"],
     keep_existing: false,
 };
-
 pub(crate) const ACTIVITIES: Table = Table {
     name: "activities",
-    columns: &[
-        "tenant_id",
-        "activity_id",
-        "plan_id",
-        "kind",
-        "date",
-        "quantity",
-        "status",
-        "responsible",
-        "kr_id",
-    ],
-    key: &["tenant_id", "activity_id"],
+    columns: ACTIVITY_COLUMNS,
+    extra: &[],
+    key: &["activity_id"],
     keep_existing: false,
 };
-
-const ACTION_COLUMNS: &[&str] = &[
-    "tenant_id",
-    "kind",
-    "label",
-    "category",
-    "stages",
-    "effort_hours",
-    "responsible",
-    "min_relationship_stage",
-    "prerequisites",
-    "cooldown_days",
-    "description",
-    "source",
-];
-
 pub(crate) const ACTIONS: Table = Table {
     name: "actions",
     columns: ACTION_COLUMNS,
-    key: &["tenant_id", "kind"],
+    extra: &["source"],
+    key: &["kind"],
     keep_existing: false,
 };
-
 /// Kinds first seen in activities never overwrite a definition the tenant gave earlier.
 pub(crate) const OBSERVED_ACTIONS: Table = Table {
-    name: "actions",
-    columns: ACTION_COLUMNS,
-    key: &["tenant_id", "kind"],
     keep_existing: true,
+    ..ACTIONS
 };
-
 pub(crate) const FEEDBACK: Table = Table {
     name: "feedback",
-    columns: &[
-        "tenant_id",
-        "recommendation_id",
-        "plan_id",
-        "kind",
-        "response",
-        "at",
-        "user_id",
-    ],
-    key: &["tenant_id", "recommendation_id", "response", "at"],
+    columns: FEEDBACK_COLUMNS,
+    extra: &[],
+    key: &["recommendation_id", "response", "at"],
     keep_existing: false,
 };
 

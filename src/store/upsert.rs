@@ -18,9 +18,11 @@ pub(crate) enum Val {
 /// The shape of one table's upsert.
 pub(crate) struct Table {
     pub name: &'static str,
-    /// All columns, `tenant_id` first.
+    /// The entity's DATA_FORMAT.md columns; the table has `tenant_id` before them.
     pub columns: &'static [&'static str],
-    /// The primary key columns.
+    /// Columns only the store has, after the entity's.
+    pub extra: &'static [&'static str],
+    /// The primary key after `tenant_id`.
     pub key: &'static [&'static str],
     /// On a key conflict keep the stored row instead of updating it.
     pub keep_existing: bool,
@@ -32,20 +34,24 @@ const MAX_PARAMS: usize = 30_000;
 const MAX_ROWS: usize = 1_000;
 
 impl Table {
+    /// Values per row: the tenant, the entity's columns, the store's own.
+    pub fn width(&self) -> usize {
+        1 + self.columns.len() + self.extra.len()
+    }
+
     pub fn rows_per_statement(&self) -> usize {
-        (MAX_PARAMS / self.columns.len()).min(MAX_ROWS)
+        (MAX_PARAMS / self.width()).min(MAX_ROWS)
     }
 
     /// Placeholders are `$N` for PostgreSQL but anonymous `?` for SQLite: SQLite resolves
     /// a named parameter by a linear scan (`sqlite3_bind_parameter_name`), which made
     /// binding a 9,000-parameter statement quadratic (a million rows took 115 s).
     fn sql(&self, rows: usize, backend: Backend) -> String {
-        let width = self.columns.len();
-        let mut sql = format!(
-            "INSERT INTO {} ({}) VALUES ",
-            self.name,
-            self.columns.join(", ")
-        );
+        let width = self.width();
+        let columns: Vec<&str> = std::iter::once("tenant_id")
+            .chain(self.columns.iter().chain(self.extra).copied())
+            .collect();
+        let mut sql = format!("INSERT INTO {} ({}) VALUES ", self.name, columns.join(", "));
         for row in 0..rows {
             if row > 0 {
                 sql.push_str(", ");
@@ -65,20 +71,19 @@ impl Table {
             }
             sql.push(')');
         }
-        let updates: Vec<String> = self
-            .columns
+        let updates: Vec<String> = columns[1..]
             .iter()
             .filter(|c| !self.key.contains(c))
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         if updates.is_empty() || self.keep_existing {
             sql.push_str(&format!(
-                " ON CONFLICT ({}) DO NOTHING",
+                " ON CONFLICT (tenant_id, {}) DO NOTHING",
                 self.key.join(", ")
             ));
         } else {
             sql.push_str(&format!(
-                " ON CONFLICT ({}) DO UPDATE SET {}",
+                " ON CONFLICT (tenant_id, {}) DO UPDATE SET {}",
                 self.key.join(", "),
                 updates.join(", ")
             ));
@@ -100,7 +105,7 @@ impl Table {
         let mut batch: Vec<Vec<Val>> = Vec::with_capacity(per);
         let full_sql = self.sql(per, backend);
         for row in rows {
-            debug_assert_eq!(row.len(), self.columns.len());
+            debug_assert_eq!(row.len(), self.width());
             batch.push(row);
             if batch.len() == per {
                 self.execute(tx, &full_sql, &mut batch).await?;
@@ -151,37 +156,39 @@ mod tests {
     fn upsert_sql_numbers_parameters_row_by_row_and_updates_non_key_columns() {
         let table = Table {
             name: "t",
-            columns: &["tenant_id", "id", "v"],
-            key: &["tenant_id", "id"],
+            columns: &["id", "v"],
+            extra: &["x"],
+            key: &["id"],
             keep_existing: false,
         };
         assert_eq!(
             table.sql(2, Backend::Postgres),
-            "INSERT INTO t (tenant_id, id, v) VALUES ($1, $2, $3), ($4, $5, $6) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET v = excluded.v"
+            "INSERT INTO t (tenant_id, id, v, x) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET v = excluded.v, x = excluded.x"
         );
         assert!(table
             .sql(2, Backend::Sqlite)
-            .contains("VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT"));
-        let keys_only = Table {
-            name: "k",
-            columns: &["tenant_id", "id"],
-            key: &["tenant_id", "id"],
-            keep_existing: false,
+            .contains("VALUES (?, ?, ?, ?), (?, ?, ?, ?) ON CONFLICT"));
+        let keep = Table {
+            keep_existing: true,
+            ..table
         };
-        assert!(keys_only.sql(1, Backend::Sqlite).ends_with("DO NOTHING"));
+        assert!(keep
+            .sql(1, Backend::Sqlite)
+            .ends_with("ON CONFLICT (tenant_id, id) DO NOTHING"));
     }
 
     #[test]
     fn statements_stay_under_the_parameter_limits() {
-        let wide: Vec<&'static str> = vec!["c"; 30];
-        let wide: &'static [&'static str] = Box::leak(wide.into_boxed_slice());
+        let wide: &'static [&'static str] = &["c"; 40];
         let table = Table {
             name: "w",
             columns: wide,
+            extra: &["e"],
             key: &["c"],
             keep_existing: false,
         };
-        assert!(table.rows_per_statement() * 30 <= MAX_PARAMS);
+        assert_eq!(table.width(), 42);
+        assert!(table.rows_per_statement() * table.width() <= MAX_PARAMS);
     }
 }

@@ -372,7 +372,11 @@ async fn a_generated_world_imports_completely_and_idempotently_on_both_back_ends
 async fn the_committed_sample_is_reproducible_and_imports() {
     use nextbest::synth::{generate, SynthParams};
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
-    let params = SynthParams { partners: 500, seed: 7, ..SynthParams::default() };
+    let params = SynthParams {
+        partners: 500,
+        seed: 7,
+        ..SynthParams::default()
+    };
     let world = generate(&params, &mut |_| {}).unwrap();
     let fresh = tempfile::tempdir().unwrap();
     let written = world.write(fresh.path()).unwrap();
@@ -380,7 +384,11 @@ async fn the_committed_sample_is_reproducible_and_imports() {
     for path in written {
         let name = path.file_name().unwrap();
         let committed = std::fs::read(sample.join(name)).unwrap_or_default();
-        assert!(committed == std::fs::read(&path).unwrap(), "data/sample/{} differs from the generator's output; regenerate it", name.to_string_lossy());
+        assert!(
+            committed == std::fs::read(&path).unwrap(),
+            "data/sample/{} differs from the generator's output; regenerate it",
+            name.to_string_lossy()
+        );
     }
     let db = sqlite("sample").await;
     db.import(&sample, &ImportOptions::default()).await.unwrap();
