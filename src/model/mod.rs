@@ -1,1 +1,6 @@
-//! Training, the model registry, prediction and evaluation (linfa). Built by the learning issue.
+//! Training, the model registry, prediction and evaluation (linfa). The registry is
+//! here; the models themselves come with the rest of the learning issue.
+
+pub mod registry;
+
+pub use registry::{ModelCard, Registry, RegistryError};
