@@ -11,6 +11,10 @@
 //!
 //! Missing values are never silently zero: every field that can be unknown has a
 //! `…:missing` indicator column and is imputed with its training median.
+//!
+//! What a snapshot cannot cut by date: the partner profile is the one held now (the data
+//! contract keeps no profile history), so a closed plan is seen with today's type, tier,
+//! relationship and journey stage and scores. Tenure is computed at the snapshot date.
 
 mod schema;
 mod snapshot;

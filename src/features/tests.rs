@@ -364,6 +364,10 @@ fn the_time_split_keeps_plans_whole_and_ordered() {
         assert!(split.test.iter().all(|&i| set.end_dates[i] > split.cutoff));
         assert_eq!(split.train.len() + split.test.len(), set.len());
     }
+    // Synthetic partners know every score, so the indicators never vary in training.
+    let constant = set.constant_columns(&set.split.train);
+    assert!(constant.contains(&col(&set.schema, "nps:missing")));
+    assert!(!constant.contains(&col(&set.schema, "nps")));
     let share = set.split.test.len() as f64 / set.len() as f64;
     assert!((0.1..=0.3).contains(&share), "test share {share}");
 
@@ -466,4 +470,39 @@ fn the_csv_export_has_the_feature_header_and_one_line_per_row() {
         .filter(|r| &r[set.n_features + 3] == "test")
         .count();
     assert_eq!(tests, set.split.test.len());
+}
+
+/// The performance figure of the brief: `cargo test --release --lib
+/// features::tests::building_the_3000_partner_training_set -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow in debug builds; run in release"]
+fn building_the_3000_partner_training_set_is_fast() {
+    let f = world(3000, 11);
+    let catalog = Catalog::built_in();
+    let started = std::time::Instant::now();
+    let set = TrainingSet::build(&f.closed, &f.partners, &catalog, &DEFAULT_FRACTIONS).unwrap();
+    let took = started.elapsed();
+    let hits = set.hit.iter().filter(|h| **h).count();
+    eprintln!(
+        "closed plans {}, skipped {}, rows {} (train {}, test {}, cutoff {}), features {}, \
+         hit rate {:.3}, build {:.2?}",
+        f.closed.len(),
+        set.skipped.len(),
+        set.len(),
+        set.split.train.len(),
+        set.split.test.len(),
+        set.split.cutoff,
+        set.n_features,
+        hits as f64 / set.len() as f64,
+        took
+    );
+    // Columns that never vary in training (a model layer should drop or guard them).
+    let constant: Vec<&str> = set
+        .constant_columns(&set.split.train)
+        .into_iter()
+        .map(|j| set.schema.names()[j].as_str())
+        .collect();
+    eprintln!("constant on train: {constant:?}");
+    assert!(set.n_features < 300);
+    assert!(took.as_secs_f64() < 5.0, "{took:?}");
 }

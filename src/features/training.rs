@@ -275,6 +275,25 @@ impl TrainingSet {
         out
     }
 
+    /// Columns that hold one value on every row of `indices` (e.g. a missing indicator
+    /// when nothing was missing in training). They carry no information for a model
+    /// fitted on those rows, and standardising them divides by a zero spread; the model
+    /// layer should drop them or guard the scale. Kept in the schema so that a serving
+    /// row that does differ there is still encoded the same way.
+    pub fn constant_columns(&self, indices: &[usize]) -> Vec<usize> {
+        let Some(&first) = indices.first() else {
+            return (0..self.n_features).collect();
+        };
+        let reference = self.row(first);
+        let mut varies = vec![false; self.n_features];
+        for &i in indices {
+            for (v, (a, b)) in varies.iter_mut().zip(self.row(i).iter().zip(reference)) {
+                *v |= a != b;
+            }
+        }
+        (0..self.n_features).filter(|&j| !varies[j]).collect()
+    }
+
     /// How many closed plans were skipped for `reason`.
     pub fn skipped_count(&self, reason: SkipReason) -> usize {
         self.skipped.iter().filter(|s| s.reason == reason).count()
