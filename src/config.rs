@@ -25,6 +25,15 @@ pub struct Config {
     )]
     pub database_url: Option<String>,
 
+    /// Directory of the model registry (`<tenant>/<version>/` and an `active` pointer).
+    #[arg(
+        long,
+        global = true,
+        env = "NEXTBEST_MODELS_DIR",
+        default_value = "models"
+    )]
+    pub models_dir: PathBuf,
+
     /// The tenant (one vendor's partner ecosystem) the command acts for.
     #[arg(
         long,

@@ -12,6 +12,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use nextbest::config::Config;
 use nextbest::domain::Id;
 use nextbest::import::{self, ImportOptions, ReadProgress};
+use nextbest::model::pipeline;
+use nextbest::model::train::TrainParams;
+use nextbest::model::Registry;
 use nextbest::store::Store;
 use nextbest::synth::{self, SynthParams};
 
@@ -70,6 +73,29 @@ enum Command {
     Export {
         /// Output folder (created if missing).
         dir: PathBuf,
+    },
+    /// Train the outcome model (P(hit), expected attainment, intervals) on the tenant's
+    /// closed plans, save it as a new version and activate it; prints the model card.
+    Train,
+    /// Export the training feature matrix (one row per closed-plan snapshot) as CSV, for
+    /// comparisons with other learners (bench/peer_sklearn.py).
+    Features {
+        /// Output CSV file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Predict every active plan (or one) with the active model: plan_id, p_hit,
+    /// expected_attainment, interval_low, interval_high.
+    Predict {
+        /// Only this plan.
+        #[arg(long)]
+        plan: Option<String>,
+        /// The date the plans are seen at; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Write CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print row counts per entity and status for the tenant.
     Stats {
@@ -136,6 +162,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Export { dir } => export(&config, &dir).await,
         Command::Stats { json } => stats(&config, json).await,
+        Command::Train => train(&config).await,
+        Command::Features { out } => features(&config, &out).await,
+        Command::Predict { plan, as_of, out } => predict(&config, plan, as_of, out).await,
     }
 }
 
@@ -332,6 +361,155 @@ async fn stats(config: &Config, json: bool) -> Result<()> {
                 tenants.join(", ")
             )?;
         }
+    }
+    store.close().await;
+    Ok(())
+}
+
+fn spinner(message: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(bar_style("{spinner} {msg} {elapsed}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar.set_message(message.to_owned());
+    bar
+}
+
+async fn train(config: &Config) -> Result<()> {
+    let store = open_store(config).await?;
+    let registry = Registry::new(&config.models_dir);
+    let bar = spinner("starting");
+    let mut stage = |message: &str| bar.set_message(message.to_owned());
+    let outcome = pipeline::train_tenant(
+        &store,
+        &registry,
+        &config.tenant,
+        &TrainParams::default(),
+        &mut stage,
+    )
+    .await;
+    bar.finish_and_clear();
+    let (card, report) = outcome.context("training failed; the active model is unchanged")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "trained {} for tenant `{}` in {:.1} s; now active",
+        card.version, card.tenant, card.training_seconds
+    )?;
+    writeln!(
+        out,
+        "  data: {} (fingerprint {})",
+        serde_json::to_string(&card.sizes)?,
+        card.data_fingerprint
+    )?;
+    writeln!(
+        out,
+        "  split: train on plans ending by {}, calibrate on those after {}, test on the rest",
+        report.cutoff, report.calibration_cutoff
+    )?;
+    writeln!(
+        out,
+        "  {:<52} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "family (held-out test plans)", "AUC", "Brier", "ECE", "MAE", "fit s"
+    )?;
+    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    for f in &report.families {
+        let mark = if f.kept { "*" } else { " " };
+        writeln!(
+            out,
+            "  {mark}{:<51} {:>7} {:>7} {:>7} {:>7} {:>7.1}",
+            format!("{}: {}", f.target, f.family),
+            fmt(f.test.auc),
+            fmt(f.test.brier),
+            fmt(f.test.ece),
+            fmt(f.test.mae),
+            f.fit_seconds
+        )?;
+    }
+    let t = &report.test;
+    writeln!(
+        out,
+        "  kept model on {} test snapshots: AUC {}, Brier {}, ECE {}, MAE {}, {:.0}% interval coverage {} (mean width {})",
+        t.snapshots, fmt(t.auc), fmt(t.brier), fmt(t.ece), fmt(t.mae), report.params.level * 100.0, fmt(t.coverage), fmt(t.interval_width)
+    )?;
+    writeln!(
+        out,
+        "  card: {}",
+        registry
+            .root()
+            .join(&card.tenant)
+            .join(&card.version)
+            .join("card.json")
+            .display()
+    )?;
+    store.close().await;
+    Ok(())
+}
+
+async fn features(config: &Config, out: &std::path::Path) -> Result<()> {
+    let store = open_store(config).await?;
+    let set = pipeline::training_set(&store, &config.tenant)
+        .await
+        .context("could not build the training set")?;
+    nextbest::features::write_csv(out, &set)
+        .with_context(|| format!("could not write `{}`", out.display()))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "wrote {} snapshots x {} features to `{}`",
+        set.len(),
+        set.n_features,
+        out.display()
+    )?;
+    store.close().await;
+    Ok(())
+}
+
+async fn predict(
+    config: &Config,
+    plan: Option<String>,
+    as_of: Option<NaiveDate>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let plan = plan
+        .map(|p| Id::parse(&p).with_context(|| format!("invalid --plan `{p}`")))
+        .transpose()?;
+    let store = open_store(config).await?;
+    let registry = Registry::new(&config.models_dir);
+    let (model, card) = pipeline::active_model(&registry, &config.tenant)?;
+    let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let predictions =
+        pipeline::predict_active(&store, &model, &config.tenant, as_of, plan.as_ref()).await?;
+    let sink: Box<dyn Write> = match &out {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("could not create `{}`", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    writer.write_record([
+        "plan_id",
+        "p_hit",
+        "expected_attainment",
+        "interval_low",
+        "interval_high",
+    ])?;
+    for (id, p) in &predictions {
+        writer.write_record([
+            id.to_string(),
+            format!("{:.4}", p.p_hit),
+            format!("{:.4}", p.expected_attainment),
+            format!("{:.4}", p.interval_low),
+            format!("{:.4}", p.interval_high),
+        ])?;
+    }
+    writer.flush()?;
+    if let Some(path) = out {
+        eprintln!(
+            "predicted {} active plans as of {as_of} with {} into `{}`",
+            predictions.len(),
+            card.version,
+            path.display()
+        );
     }
     store.close().await;
     Ok(())

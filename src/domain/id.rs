@@ -45,6 +45,14 @@ impl AsRef<str> for Id {
     }
 }
 
+/// FNV-1a over bytes: a stable 64-bit hash (std's hasher may change between Rust
+/// versions), for derived ids and data fingerprints.
+pub fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A free-text category (metric, template, kind, region...): trimmed, non-empty, bounded.
 pub fn parse_category(raw: &str) -> Result<String, DomainError> {
     let trimmed = raw.trim();

@@ -210,10 +210,7 @@ pub fn derived_activity_id(plan: &Id, kind: &str, date: chrono::NaiveDate, occur
     if id.len() <= Id::MAX_LEN {
         return Id::from_trusted(id);
     }
-    // FNV-1a: stable across Rust versions and platforms, unlike std's hasher.
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::domain::id::fnv1a64(id.bytes());
     Id::from_trusted(format!("auto:{hash:016x}"))
 }
 

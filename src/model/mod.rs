@@ -2,6 +2,9 @@
 //! here; the models themselves come with the rest of the learning issue.
 
 pub mod metrics;
+pub mod outcome;
+pub mod pipeline;
 pub mod registry;
+pub mod train;
 
 pub use registry::{ModelCard, Registry, RegistryError};

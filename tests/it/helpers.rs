@@ -89,6 +89,11 @@ impl Backend {
         .await
     }
 
+    /// The SQLite store's data directory (for running the binary against it).
+    pub fn data_dir(&self) -> &Path {
+        self._dir.as_ref().map_or(Path::new("."), |d| d.path())
+    }
+
     pub async fn counts(&self) -> Counts {
         self.store.counts(&self.tenant).await.expect("counts")
     }

@@ -4,4 +4,5 @@
 
 mod helpers;
 mod import;
+mod model;
 mod store;

@@ -1,0 +1,170 @@
+//! From the store to the registry and back: build the training set of a tenant, train,
+//! save and activate a version; predict the tenant's active plans with the active model.
+//! The CLI and (later) the HTTP API both call these, so they serve the same numbers.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use thiserror::Error;
+
+use super::outcome::{OutcomeModel, Prediction};
+use super::registry::{ModelCard, Registry, RegistryError};
+use super::train::{train, ModelError, TrainParams, TrainReport};
+use crate::domain::id::fnv1a64;
+use crate::domain::{Id, Partner};
+use crate::features::{FeatureError, Snapshot, TrainingSet, DEFAULT_FRACTIONS, SCHEMA_VERSION};
+use crate::store::{PlanFilter, Store, StoreError};
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error("could not read the tenant's data")]
+    Store(#[from] StoreError),
+    #[error("could not build the training set")]
+    Features(#[from] FeatureError),
+    #[error("training failed")]
+    Model(#[from] ModelError),
+    #[error("the model registry failed")]
+    Registry(#[from] RegistryError),
+    #[error("tenant `{0}` has no active model: run `nextbest train` first")]
+    NoActiveModel(String),
+    #[error("plan `{0}` does not exist or is not active")]
+    NoSuchActivePlan(String),
+}
+
+/// The tenant's closed plans as a training set, with the feature schema fitted on the
+/// training side of the time split.
+pub async fn training_set(store: &Store, tenant: &str) -> Result<TrainingSet, PipelineError> {
+    let closed = store.closed_plans(tenant).await?;
+    let partners = partners_by_id(store, tenant).await?;
+    let catalog = store.catalog(tenant).await?;
+    Ok(TrainingSet::build(
+        &closed,
+        &partners,
+        &catalog,
+        &DEFAULT_FRACTIONS,
+    )?)
+}
+
+async fn partners_by_id(
+    store: &Store,
+    tenant: &str,
+) -> Result<HashMap<String, Partner>, StoreError> {
+    Ok(store
+        .partners(tenant)
+        .await?
+        .into_iter()
+        .map(|p| (p.partner_id.to_string(), p))
+        .collect())
+}
+
+/// A hash of what the model learned from: each snapshot's plan, fraction and label.
+fn fingerprint(set: &TrainingSet) -> String {
+    let bytes = set
+        .plan_ids
+        .iter()
+        .zip(&set.fractions)
+        .zip(&set.attainment)
+        .flat_map(|((id, f), a)| {
+            id.bytes()
+                .chain(f.to_le_bytes())
+                .chain(a.to_le_bytes())
+                .collect::<Vec<u8>>()
+        });
+    format!("{:016x}", fnv1a64(bytes))
+}
+
+/// Trains on the tenant's closed plans, saves a new version and activates it. A failure
+/// at any step leaves the registry, and the active version, as they were.
+pub async fn train_tenant(
+    store: &Store,
+    registry: &Registry,
+    tenant: &str,
+    params: &TrainParams,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(ModelCard, TrainReport), PipelineError> {
+    let started = Instant::now();
+    progress("reading closed plans");
+    let set = training_set(store, tenant).await?;
+    progress("fitting models");
+    let trained = train(&set, params, progress)?;
+    let now = Utc::now();
+    let kept: Vec<&str> = trained
+        .report
+        .families
+        .iter()
+        .filter(|f| f.kept)
+        .map(|f| f.family.as_str())
+        .collect();
+    let card = ModelCard {
+        version: Registry::new_version(now),
+        tenant: tenant.to_owned(),
+        created_at: now,
+        feature_schema_version: SCHEMA_VERSION,
+        data_fingerprint: fingerprint(&set),
+        sizes: serde_json::to_value(&trained.report.sizes).unwrap_or_default(),
+        metrics: serde_json::json!({
+            "test": trained.report.test,
+            "families": trained.report.families,
+            "by_template": trained.report.by_template,
+            "by_relationship_stage": trained.report.by_relationship_stage,
+        }),
+        training_seconds: started.elapsed().as_secs_f64(),
+        notes: serde_json::json!({
+            "kept": kept,
+            "cutoff": trained.report.cutoff,
+            "calibration_cutoff": trained.report.calibration_cutoff,
+            "params": trained.report.params,
+        }),
+    };
+    progress("saving the model");
+    registry.save(&trained.model, &card)?;
+    registry.activate(tenant, &card.version)?;
+    Ok((card, trained.report))
+}
+
+/// The tenant's active model.
+pub fn active_model(
+    registry: &Registry,
+    tenant: &str,
+) -> Result<(OutcomeModel, ModelCard), PipelineError> {
+    let version = registry
+        .active(tenant)?
+        .ok_or_else(|| PipelineError::NoActiveModel(tenant.to_owned()))?;
+    let (model, card): (OutcomeModel, ModelCard) = registry.load(tenant, &version)?;
+    model.schema.check_version()?;
+    Ok((model, card))
+}
+
+/// Predictions for the tenant's active plans (or one of them) as they stand on `as_of`.
+pub async fn predict_active(
+    store: &Store,
+    model: &OutcomeModel,
+    tenant: &str,
+    as_of: NaiveDate,
+    plan: Option<&Id>,
+) -> Result<Vec<(Id, Prediction)>, PipelineError> {
+    let filter = PlanFilter {
+        status: Some(crate::domain::PlanStatus::Active),
+        plan_id: plan,
+        ..PlanFilter::default()
+    };
+    let records = store.plans(tenant, filter).await?;
+    if let (Some(id), true) = (plan, records.is_empty()) {
+        return Err(PipelineError::NoSuchActivePlan(id.to_string()));
+    }
+    let partners = partners_by_id(store, tenant).await?;
+    Ok(records
+        .iter()
+        .map(|record| {
+            let snapshot = Snapshot::serving(record, as_of);
+            let row = model
+                .schema
+                .row(&snapshot, partners.get(record.plan.partner_id.as_str()));
+            (
+                record.plan.plan_id.clone(),
+                model.predict(&row, snapshot.fraction),
+            )
+        })
+        .collect())
+}
