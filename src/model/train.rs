@@ -115,14 +115,19 @@ pub struct Trained {
 /// Rows needed on each side for estimates worth reporting.
 const MIN_ROWS: usize = 30;
 
-fn matrix(set: &TrainingSet, scaler: &Standardizer, rows: &[usize]) -> Array2<f64> {
+fn matrix(
+    set: &TrainingSet,
+    scaler: &Standardizer,
+    rows: &[usize],
+) -> Result<Array2<f64>, ModelError> {
     let mut flat = Vec::with_capacity(rows.len() * scaler.width());
     for &r in rows {
         scaler.transform_into(set.row(r), &mut flat);
     }
-    // The shape matches by construction: every row contributes `scaler.width()` values.
-    Array2::from_shape_vec((rows.len(), scaler.width()), flat)
-        .unwrap_or_else(|_| Array2::zeros((0, scaler.width())))
+    Array2::from_shape_vec((rows.len(), scaler.width()), flat).map_err(|e| ModelError::Fit {
+        family: "standardised feature matrix".into(),
+        reason: e.to_string(),
+    })
 }
 
 fn log_loss(p: &[f64], y: &[bool]) -> Option<f64> {
@@ -231,9 +236,9 @@ pub fn train(
         }
     }
     let scaler = Standardizer::fit(&set.x, set.n_features, &slice.fit);
-    let x_fit = matrix(set, &scaler, &slice.fit);
-    let x_cal = matrix(set, &scaler, &slice.calibration);
-    let x_test = matrix(set, &scaler, &split.test);
+    let x_fit = matrix(set, &scaler, &slice.fit)?;
+    let x_cal = matrix(set, &scaler, &slice.calibration)?;
+    let x_test = matrix(set, &scaler, &split.test)?;
     let pick = |rows: &[usize], v: &[f64]| rows.iter().map(|&r| v[r]).collect::<Vec<f64>>();
     let pick_hit = |rows: &[usize]| rows.iter().map(|&r| set.hit[r]).collect::<Vec<bool>>();
     let (y_fit, y_cal, y_test) = (
@@ -249,7 +254,13 @@ pub fn train(
     let score_rows = |linear: &Linear, x: &Array2<f64>| {
         x.rows()
             .into_iter()
-            .map(|r| linear.score(r.as_slice().unwrap_or(&[])))
+            .map(|r| {
+                linear.intercept
+                    + r.iter()
+                        .zip(&linear.weights)
+                        .map(|(v, w)| v * w)
+                        .sum::<f64>()
+            })
             .collect::<Vec<f64>>()
     };
     let mut families = Vec::new();
