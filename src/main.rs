@@ -97,6 +97,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Evaluate the active model on held-out plans (and, with --truth, against a generated
+    /// world's true outcomes); writes evaluation.json and evaluation.md to --out.
+    Evaluate {
+        /// A folder with the generator's truth_outcomes.csv (synthetic data only).
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// The date active plans are seen at for the truth comparison; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Output folder.
+        #[arg(long, default_value = "evaluation")]
+        out: PathBuf,
+    },
     /// Print row counts per entity and status for the tenant.
     Stats {
         /// Print JSON instead of a table.
@@ -163,6 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export { dir } => export(&config, &dir).await,
         Command::Stats { json } => stats(&config, json).await,
         Command::Train => train(&config).await,
+        Command::Evaluate { truth, as_of, out } => evaluate(&config, truth, as_of, &out).await,
         Command::Features { out } => features(&config, &out).await,
         Command::Predict { plan, as_of, out } => predict(&config, plan, as_of, out).await,
     }
@@ -511,6 +525,54 @@ async fn predict(
             path.display()
         );
     }
+    store.close().await;
+    Ok(())
+}
+
+async fn evaluate(
+    config: &Config,
+    truth: Option<PathBuf>,
+    as_of: Option<NaiveDate>,
+    out: &std::path::Path,
+) -> Result<()> {
+    let store = open_store(config).await?;
+    let registry = Registry::new(&config.models_dir);
+    let (model, card) = pipeline::active_model(&registry, &config.tenant)?;
+    let truth = truth
+        .map(|dir| {
+            let path = dir.join("truth_outcomes.csv");
+            nextbest::model::evaluate::read_truth(&path)
+                .with_context(|| format!("could not read `{}`", path.display()))
+        })
+        .transpose()?;
+    let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let bar = spinner("scoring held-out plans");
+    let report = nextbest::model::evaluate::evaluate(
+        &store,
+        &config.tenant,
+        &model,
+        &card,
+        truth.as_ref().map(|t| (t, as_of)),
+    )
+    .await;
+    bar.finish_and_clear();
+    let report = report?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("could not create `{}`", out.display()))?;
+    let markdown = nextbest::model::evaluate::markdown(&report);
+    std::fs::write(
+        out.join("evaluation.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
+    std::fs::write(out.join("evaluation.md"), &markdown)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{markdown}")?;
+    writeln!(
+        stdout,
+        "wrote `{}` and `{}`",
+        out.join("evaluation.json").display(),
+        out.join("evaluation.md").display()
+    )?;
     store.close().await;
     Ok(())
 }

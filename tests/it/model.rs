@@ -77,6 +77,31 @@ async fn training_saves_an_active_model_whose_predictions_are_sane() {
             "{id}: {p:?}"
         );
     }
+    let truth: std::collections::HashMap<String, (f64, f64)> =
+        nextbest::model::evaluate::read_truth(&_data.path().join("truth_outcomes.csv")).unwrap();
+    let evaluation = nextbest::model::evaluate::evaluate(
+        &db.store,
+        &db.tenant,
+        &model,
+        &loaded,
+        Some((&truth, as_of)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        evaluation.held_out.snapshots, report.test.snapshots,
+        "evaluation re-scores exactly the held-out snapshots"
+    );
+    assert!(
+        (evaluation.held_out.auc.unwrap() - auc).abs() < 1e-9,
+        "and gets the training report's AUC"
+    );
+    let vs_truth = evaluation.truth.as_ref().unwrap();
+    assert_eq!(vs_truth.plans, 250);
+    assert!(vs_truth.realised.auc.unwrap() > 0.7, "{vs_truth:?}");
+    assert!(
+        nextbest::model::evaluate::markdown(&evaluation).contains("against the generator's truth")
+    );
     let one = pipeline::predict_active(
         &db.store,
         &model,
