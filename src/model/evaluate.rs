@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::metrics::{self, CalibrationBin};
 use super::outcome::{OutcomeModel, Prediction};
-use super::pipeline::{predict_active, PipelineError};
+use super::pipeline::{partners_by_id, predict_active, PipelineError};
 use super::registry::ModelCard;
 use super::train::Scores;
 use crate::features::{snapshot, DEFAULT_FRACTIONS};
@@ -54,26 +54,9 @@ struct Scored {
 }
 
 fn scores(rows: &[&Scored]) -> Scores {
-    let p: Vec<f64> = rows.iter().map(|r| r.prediction.p_hit).collect();
-    let hit: Vec<bool> = rows.iter().map(|r| r.actual >= 1.0).collect();
+    let predictions: Vec<Prediction> = rows.iter().map(|r| r.prediction).collect();
     let actual: Vec<f64> = rows.iter().map(|r| r.actual).collect();
-    let expected: Vec<f64> = rows
-        .iter()
-        .map(|r| r.prediction.expected_attainment)
-        .collect();
-    let low: Vec<f64> = rows.iter().map(|r| r.prediction.interval_low).collect();
-    let high: Vec<f64> = rows.iter().map(|r| r.prediction.interval_high).collect();
-    let coverage = metrics::interval_coverage(&low, &high, &actual);
-    Scores {
-        snapshots: rows.len(),
-        auc: metrics::auc(&p, &hit),
-        brier: metrics::brier(&p, &hit),
-        ece: metrics::expected_calibration_error(&p, &hit, 10),
-        log_loss: None,
-        mae: metrics::mean_absolute_error(&expected, &actual),
-        coverage: coverage.map(|c| c.0),
-        interval_width: coverage.map(|c| c.1),
-    }
+    Scores::of(&predictions, &actual)
 }
 
 fn grouped<'a>(rows: &'a [Scored], keys: &[String]) -> BTreeMap<String, Scores> {
@@ -99,12 +82,7 @@ pub async fn evaluate(
         .get("cutoff")
         .and_then(|c| c.as_str())
         .and_then(|c| NaiveDate::parse_from_str(c, "%Y-%m-%d").ok());
-    let partners: HashMap<String, crate::domain::Partner> = store
-        .partners(tenant)
-        .await?
-        .into_iter()
-        .map(|p| (p.partner_id.to_string(), p))
-        .collect();
+    let partners = partners_by_id(store, tenant).await?;
     let mut rows = Vec::new();
     let (mut fractions, mut templates, mut stages) = (Vec::new(), Vec::new(), Vec::new());
     for record in store.closed_plans(tenant).await? {

@@ -46,7 +46,8 @@ pub async fn training_set(store: &Store, tenant: &str) -> Result<TrainingSet, Pi
     )?)
 }
 
-async fn partners_by_id(
+/// The tenant's partners by id, for feature rows.
+pub(crate) async fn partners_by_id(
     store: &Store,
     tenant: &str,
 ) -> Result<HashMap<String, Partner>, StoreError> {

@@ -89,6 +89,14 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     file.sync_all().map_err(io(path))
 }
 
+fn write_json_synced<T: Serialize>(path: &Path, value: &T) -> Result<(), RegistryError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| RegistryError::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    write_synced(path, &bytes)
+}
+
 /// Makes a rename inside `dir` durable (POSIX needs the directory itself synced).
 fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
@@ -127,18 +135,8 @@ impl Registry {
             fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
         fs::create_dir(&staging).map_err(io(&staging))?;
-        let model_path = staging.join(MODEL_FILE);
-        let bytes = serde_json::to_vec(model).map_err(|source| RegistryError::Json {
-            path: model_path.clone(),
-            source,
-        })?;
-        write_synced(&model_path, &bytes)?;
-        let card_path = staging.join(CARD_FILE);
-        let bytes = serde_json::to_vec_pretty(card).map_err(|source| RegistryError::Json {
-            path: card_path.clone(),
-            source,
-        })?;
-        write_synced(&card_path, &bytes)?;
+        write_json_synced(&staging.join(MODEL_FILE), model)?;
+        write_json_synced(&staging.join(CARD_FILE), card)?;
         sync_dir(&staging)?;
         let target = tenant_dir.join(version);
         fs::rename(&staging, &target).map_err(io(&target))?;

@@ -485,23 +485,29 @@ pub fn train(
 }
 
 fn held_out(set: &TrainingSet, predictions: &[(usize, Prediction)]) -> Scores {
-    let p: Vec<f64> = predictions.iter().map(|(_, p)| p.p_hit).collect();
-    let y: Vec<bool> = predictions.iter().map(|(r, _)| set.hit[*r]).collect();
     let actual: Vec<f64> = predictions
         .iter()
         .map(|(r, _)| set.attainment[*r])
         .collect();
-    let expected: Vec<f64> = predictions
-        .iter()
-        .map(|(_, p)| p.expected_attainment)
-        .collect();
-    let low: Vec<f64> = predictions.iter().map(|(_, p)| p.interval_low).collect();
-    let high: Vec<f64> = predictions.iter().map(|(_, p)| p.interval_high).collect();
-    let coverage = metrics::interval_coverage(&low, &high, &actual);
-    Scores {
-        mae: metrics::mean_absolute_error(&expected, &actual),
-        coverage: coverage.map(|c| c.0),
-        interval_width: coverage.map(|c| c.1),
-        ..hit_scores(&p, &y)
+    let predicted: Vec<Prediction> = predictions.iter().map(|(_, p)| *p).collect();
+    Scores::of(&predicted, &actual)
+}
+
+impl Scores {
+    /// Every metric of `predictions` against the actual final attainments (a hit is
+    /// attainment >= 1, as in DATA_FORMAT.md): the one scoring of training and evaluation.
+    pub fn of(predictions: &[Prediction], actual: &[f64]) -> Scores {
+        let p: Vec<f64> = predictions.iter().map(|p| p.p_hit).collect();
+        let hit: Vec<bool> = actual.iter().map(|a| *a >= 1.0).collect();
+        let expected: Vec<f64> = predictions.iter().map(|p| p.expected_attainment).collect();
+        let low: Vec<f64> = predictions.iter().map(|p| p.interval_low).collect();
+        let high: Vec<f64> = predictions.iter().map(|p| p.interval_high).collect();
+        let coverage = metrics::interval_coverage(&low, &high, actual);
+        Scores {
+            mae: metrics::mean_absolute_error(&expected, actual),
+            coverage: coverage.map(|c| c.0),
+            interval_width: coverage.map(|c| c.1),
+            ..hit_scores(&p, &hit)
+        }
     }
 }
