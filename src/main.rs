@@ -565,6 +565,7 @@ async fn evaluate(
         serde_json::to_vec_pretty(&report)?,
     )?;
     std::fs::write(out.join("evaluation.md"), &markdown)?;
+    let plots = nextbest::model::plots::write_plots(&report, out)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{markdown}")?;
     writeln!(
@@ -573,6 +574,9 @@ async fn evaluate(
         out.join("evaluation.json").display(),
         out.join("evaluation.md").display()
     )?;
+    for plot in plots {
+        writeln!(stdout, "wrote `{}`", plot.display())?;
+    }
     store.close().await;
     Ok(())
 }

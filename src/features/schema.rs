@@ -29,7 +29,7 @@ use crate::domain::{kr_pace, ActivityStatus, AttributeValue, Catalog, Pace, Part
 /// Version of the column layout and of the rules that fill it. Bump it whenever a row
 /// for the same snapshot could change, so an old model refuses new rows instead of
 /// silently reading shifted columns.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The level an unknown categorical value is counted as.
 const MISSING: &str = "(missing)";
@@ -710,11 +710,22 @@ fn kr_progress(snap: &Snapshot) -> [Option<f64>; 8] {
     for kr in &known {
         let (target, realized) = (kr.target.unwrap_or(1.0), kr.realized.unwrap_or(0.0));
         let due = kr.due_date.unwrap_or(end);
+        // Progress is held against the pace due when it was measured, not at as_of: a
+        // value two weeks old compared with today's pace reads as "behind", and serving
+        // (fresh values) would then disagree with training (values up to a step old).
+        let measured = record
+            .progress
+            .iter()
+            .filter(|p| p.kr_id == kr.kr_id)
+            .map(|p| p.as_of)
+            .max()
+            .unwrap_or(snap.as_of)
+            .min(snap.as_of);
         progress +=
             kr.weight * (realized / target).clamp(0.0, crate::domain::key_result::RATIO_CAP);
-        expected += kr.weight * elapsed_fraction(start, due, snap.as_of);
+        expected += kr.weight * elapsed_fraction(start, due, measured);
         weights += kr.weight;
-        match kr_pace(kr.target, kr.realized, start, due, snap.as_of) {
+        match kr_pace(kr.target, kr.realized, start, due, measured) {
             Pace::Behind => behind += 1.0,
             Pace::AtRisk | Pace::NotComplete => at_risk += 1.0,
             _ => {}

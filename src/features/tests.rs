@@ -219,6 +219,46 @@ fn a_key_result_without_progress_series_is_unknown_in_training_snapshots() {
 }
 
 #[test]
+fn pace_is_measured_when_the_progress_was_measured_not_at_the_snapshot_date() {
+    let f = world(80, 7);
+    let set = build(&f);
+    let schema = &set.schema;
+    let record = f.closed.iter().find(|r| !r.progress.is_empty()).unwrap();
+    let partner = f.partners.get(record.plan.partner_id.as_str());
+    let snap = snapshot(record, 0.5);
+    let measured = snap.record.progress.iter().map(|p| p.as_of).max().unwrap();
+    // The same knowledge seen on the day it was measured and ten days later: nothing new
+    // was measured, so progress against pace must read the same (the bias this fixes
+    // made stale training values look behind and fresh serving values look ahead).
+    let on_the_day = Snapshot {
+        record: snap.record.clone(),
+        as_of: measured,
+        fraction: snap.fraction,
+    };
+    let later = Snapshot {
+        as_of: measured + chrono::Days::new(10),
+        ..on_the_day.clone()
+    };
+    let (a, b) = (
+        schema.row(&on_the_day, partner),
+        schema.row(&later, partner),
+    );
+    for name in [
+        "kr_progress",
+        "kr_expected_pace",
+        "kr_pace_ratio",
+        "kr_pace_gap",
+    ] {
+        assert_eq!(a[col(schema, name)], b[col(schema, name)], "{name}");
+    }
+    assert_ne!(
+        a[col(schema, "elapsed_share")],
+        b[col(schema, "elapsed_share")],
+        "time itself still moves"
+    );
+}
+
+#[test]
 fn a_partner_without_scores_gets_indicators_and_medians_not_zeros() {
     let f = world(80, 9);
     let set = build(&f);

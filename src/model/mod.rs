@@ -5,6 +5,7 @@ pub mod evaluate;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
+pub mod plots;
 pub mod registry;
 pub mod train;
 
