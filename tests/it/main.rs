@@ -6,3 +6,4 @@ mod helpers;
 mod import;
 mod model;
 mod store;
+mod vector;
