@@ -11,7 +11,7 @@
 //!   backend takes its own lock file first and reports [`IndexError::Locked`].
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -27,7 +27,7 @@ use qdrant_edge::{
 
 use super::{
     check_owner, check_points, check_tenant, check_vector, hit_partner, keys, Filter, Hit,
-    IndexError, Point, VectorIndex, WRITE_BATCH,
+    IndexError, Point, Stored, VectorIndex, WRITE_BATCH,
 };
 use crate::domain::Id;
 
@@ -192,10 +192,7 @@ impl EdgeIndex {
     }
 
     /// The (tenant, partner id) stored under each of `ids` that exists.
-    fn stored_owners(
-        &self,
-        ids: &[PointId],
-    ) -> Result<Vec<(u64, Option<String>, Option<String>)>, IndexError> {
+    fn stored_owners(&self, ids: &[PointId]) -> Result<Vec<Stored>, IndexError> {
         let records = self
             .shard
             .retrieve(
@@ -214,11 +211,11 @@ impl EdgeIndex {
                     return None;
                 };
                 let payload = record.payload.as_ref();
-                Some((
+                Some(Stored {
                     id,
-                    payload_str(payload, keys::TENANT).map(str::to_owned),
-                    payload_str(payload, keys::PARTNER_ID).map(str::to_owned),
-                ))
+                    tenant: payload_str(payload, keys::TENANT).map(str::to_owned),
+                    partner: payload_str(payload, keys::PARTNER_ID).map(str::to_owned),
+                })
             })
             .collect())
     }
@@ -234,9 +231,14 @@ impl VectorIndex for EdgeIndex {
         let _writes = self.write_lock();
         for chunk in points.chunks(WRITE_BATCH) {
             let ids: Vec<PointId> = chunk.iter().map(|p| PointId::NumId(p.point_id())).collect();
-            for (id, tenant, partner) in self.stored_owners(&ids)? {
-                if let Some(&owner) = owners.get(&id) {
-                    check_owner(id, owner, tenant.as_deref(), partner.as_deref())?;
+            for stored in self.stored_owners(&ids)? {
+                if let Some(&owner) = owners.get(&stored.id) {
+                    check_owner(
+                        stored.id,
+                        owner,
+                        stored.tenant.as_deref(),
+                        stored.partner.as_deref(),
+                    )?;
                 }
             }
             let batch = chunk.iter().map(edge_point).collect();
@@ -264,13 +266,12 @@ impl VectorIndex for EdgeIndex {
         let owned: Vec<PointId> = self
             .stored_owners(&ids)?
             .into_iter()
-            .filter(|(id, stored_tenant, stored_partner)| {
-                wanted.get(id).is_some_and(|partner| {
-                    stored_tenant.as_deref() == Some(tenant)
-                        && stored_partner.as_deref() == Some(partner.as_str())
-                })
+            .filter(|stored| {
+                wanted
+                    .get(&stored.id)
+                    .is_some_and(|partner| stored.is(tenant, partner))
             })
-            .map(|(id, _, _)| PointId::NumId(id))
+            .map(|stored| PointId::NumId(stored.id))
             .collect();
         let deleted = owned.len();
         if !owned.is_empty() {
@@ -385,7 +386,14 @@ impl VectorIndex for EdgeIndex {
 /// Takes an exclusive, non-blocking lock on `<dir>/nextbest.lock`, held for the life of
 /// the index. `flock` locks belong to the open file, so a second open in the same process
 /// is refused too.
+#[allow(
+    clippy::incompatible_msrv,
+    reason = "File::try_lock is Rust 1.89; qdrant-edge itself uses it (and its dependency \
+              graph needs 1.90), so the crate cannot build on an older toolchain anyway"
+)]
 fn lock_dir(dir: &Path) -> Result<File, IndexError> {
+    use std::fs::TryLockError;
+
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)

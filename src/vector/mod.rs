@@ -341,6 +341,20 @@ pub(crate) fn check_points(
     Ok(owners)
 }
 
+/// What the index holds under a point id: the owner named in its payload.
+pub(crate) struct Stored {
+    pub id: u64,
+    pub tenant: Option<String>,
+    pub partner: Option<String>,
+}
+
+impl Stored {
+    /// Whether the payload names exactly this tenant's partner.
+    pub(crate) fn is(&self, tenant: &str, partner: &Id) -> bool {
+        self.tenant.as_deref() == Some(tenant) && self.partner.as_deref() == Some(partner.as_str())
+    }
+}
+
 /// Compares the partner a point id is meant for with what the index holds under it.
 pub(crate) fn check_owner(
     id: u64,

@@ -31,7 +31,7 @@ use tokio::runtime::Runtime;
 use super::edge::DEFAULT_HNSW_EF;
 use super::{
     check_owner, check_points, check_tenant, check_vector, hit_partner, keys, Filter, Hit,
-    IndexError, Point, VectorIndex, WRITE_BATCH,
+    IndexError, Point, Stored, VectorIndex, WRITE_BATCH,
 };
 use crate::domain::Id;
 
@@ -233,10 +233,7 @@ impl QdrantIndex {
     }
 
     /// The (tenant, partner id) stored under each of `ids` that exists.
-    fn stored_owners(
-        &self,
-        ids: Vec<PointId>,
-    ) -> Result<Vec<(u64, Option<String>, Option<String>)>, IndexError> {
+    fn stored_owners(&self, ids: Vec<PointId>) -> Result<Vec<Stored>, IndexError> {
         let response = self.call(
             "reading stored points",
             self.client.get_points(
@@ -253,11 +250,11 @@ impl QdrantIndex {
                 else {
                     return None;
                 };
-                Some((
+                Some(Stored {
                     id,
-                    payload_str(&point.payload, keys::TENANT).map(str::to_owned),
-                    payload_str(&point.payload, keys::PARTNER_ID).map(str::to_owned),
-                ))
+                    tenant: payload_str(&point.payload, keys::TENANT).map(str::to_owned),
+                    partner: payload_str(&point.payload, keys::PARTNER_ID).map(str::to_owned),
+                })
             })
             .collect())
     }
@@ -283,9 +280,14 @@ impl VectorIndex for QdrantIndex {
         self.ensure_ready()?;
         for chunk in points.chunks(WRITE_BATCH) {
             let ids = chunk.iter().map(|p| PointId::from(p.point_id())).collect();
-            for (id, tenant, partner) in self.stored_owners(ids)? {
-                if let Some(&owner) = owners.get(&id) {
-                    check_owner(id, owner, tenant.as_deref(), partner.as_deref())?;
+            for stored in self.stored_owners(ids)? {
+                if let Some(&owner) = owners.get(&stored.id) {
+                    check_owner(
+                        stored.id,
+                        owner,
+                        stored.tenant.as_deref(),
+                        stored.partner.as_deref(),
+                    )?;
                 }
             }
             let batch: Vec<PointStruct> = chunk
@@ -318,13 +320,12 @@ impl VectorIndex for QdrantIndex {
         let owned: Vec<PointId> = self
             .stored_owners(ids)?
             .into_iter()
-            .filter(|(id, stored_tenant, stored_partner)| {
-                wanted.get(id).is_some_and(|partner| {
-                    stored_tenant.as_deref() == Some(tenant)
-                        && stored_partner.as_deref() == Some(partner.as_str())
-                })
+            .filter(|stored| {
+                wanted
+                    .get(&stored.id)
+                    .is_some_and(|partner| stored.is(tenant, partner))
             })
-            .map(|(id, _, _)| PointId::from(id))
+            .map(|stored| PointId::from(stored.id))
             .collect();
         let deleted = owned.len();
         if !owned.is_empty() {
