@@ -52,7 +52,22 @@ struct Backend {
     index: Arc<dyn VectorIndex>,
     /// Tenants are prefixed so that runs against a shared server never meet.
     prefix: String,
+    /// The server collection, deleted when the test ends.
+    server: Option<Arc<QdrantIndex>>,
     _dir: Option<TempDir>,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            if let Err(err) = server.drop_collection() {
+                eprintln!(
+                    "could not delete test collection {}: {err}",
+                    server.collection()
+                );
+            }
+        }
+    }
 }
 
 impl Backend {
@@ -68,6 +83,7 @@ fn edge() -> Backend {
         name: "edge",
         index: Arc::new(index),
         prefix: String::new(),
+        server: None,
         _dir: Some(dir),
     }
 }
@@ -85,11 +101,13 @@ fn server(test: &str) -> Option<Backend> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     );
-    let index = QdrantIndex::connect(&url, &format!("nextbest_test_{test}_{run}"), DIM).unwrap();
+    let index =
+        Arc::new(QdrantIndex::connect(&url, &format!("nextbest_test_{test}_{run}"), DIM).unwrap());
     Some(Backend {
         name: "qdrant",
-        index: Arc::new(index),
+        index: Arc::clone(&index) as Arc<dyn VectorIndex>,
         prefix: format!("{run}-"),
+        server: Some(index),
         _dir: None,
     })
 }
@@ -628,4 +646,30 @@ fn open_index_picks_the_embedded_shard_without_a_qdrant_url() {
         open_index(&config, DIM),
         Err(IndexError::Locked(_))
     ));
+}
+
+#[tokio::test]
+async fn the_server_backend_runs_from_spawn_blocking_and_drops_inside_async_code() {
+    // Nothing listens on port 1 of the loopback: the call must come back as a typed
+    // error (not a panic from blocking inside the runtime), and dropping the index in
+    // async code must not panic either (its runtime shuts down in the background).
+    let index: Arc<dyn VectorIndex> =
+        Arc::new(QdrantIndex::connect("http://127.0.0.1:1", "nextbest_unreachable", DIM).unwrap());
+
+    let from_blocking = {
+        let index = Arc::clone(&index);
+        tokio::task::spawn_blocking(move || index.count("acme"))
+            .await
+            .expect("the blocking call does not panic")
+    };
+
+    assert!(
+        matches!(
+            &from_blocking,
+            Err(IndexError::Qdrant { what: "checking the collection", collection, .. })
+                if collection == "nextbest_unreachable"
+        ),
+        "{from_blocking:?}"
+    );
+    drop(index);
 }
