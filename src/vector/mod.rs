@@ -218,8 +218,9 @@ pub trait VectorIndex: Send + Sync {
     fn optimize(&self) -> Result<(), IndexError>;
 
     /// Replaces everything indexed for `tenant` with `points` (`nextbest reindex`), then
-    /// flushes and optimizes. Between the clear and the last write, searches see a
-    /// partial tenant.
+    /// flushes and optimizes. The points are checked before the tenant is cleared, so a
+    /// bad input leaves the old points in place; between the clear and the last write,
+    /// searches see a partial tenant.
     fn rebuild_tenant(&self, tenant: &str, points: &[Point]) -> Result<(), IndexError> {
         if let Some(other) = points.iter().find(|p| p.tenant != tenant) {
             return Err(IndexError::TenantMismatch {
@@ -227,6 +228,7 @@ pub trait VectorIndex: Send + Sync {
                 got: other.tenant.clone(),
             });
         }
+        check_points(points, self.dimension())?;
         self.clear_tenant(tenant)?;
         self.upsert(points)?;
         self.flush()?;

@@ -413,6 +413,7 @@ fn a_rebuild_replaces_the_tenant_and_refuses_foreign_points() {
         let refused = b
             .index
             .rebuild_tenant(&t, &[point(&other, "x", [1.0, 0.0, 0.0, 0.0])]);
+        let zero = b.index.rebuild_tenant(&t, &[point(&t, "zero", [0.0; DIM])]);
 
         let hits = b
             .index
@@ -425,10 +426,15 @@ fn a_rebuild_replaces_the_tenant_and_refuses_foreign_points() {
             "{}: {refused:?}",
             b.name
         );
+        assert!(
+            matches!(zero, Err(IndexError::InvalidVector { .. })),
+            "{}: {zero:?}",
+            b.name
+        );
         assert_eq!(
             b.index.count(&t).unwrap(),
             2,
-            "{}: a refused rebuild clears nothing",
+            "{}: a refused rebuild clears nothing, a bad vector included",
             b.name
         );
     }
