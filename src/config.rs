@@ -25,6 +25,16 @@ pub struct Config {
     )]
     pub database_url: Option<String>,
 
+    /// Qdrant server URL (gRPC, e.g. `http://localhost:6334`) for the vector index. When
+    /// unset, the index is an embedded shard under `DATA_DIR/vectors`.
+    #[arg(
+        long,
+        global = true,
+        env = "NEXTBEST_QDRANT_URL",
+        hide_env_values = true
+    )]
+    pub qdrant_url: Option<String>,
+
     /// Directory of the model registry (`<tenant>/<version>/` and an `active` pointer).
     #[arg(
         long,

@@ -16,5 +16,6 @@ pub mod digest;
 pub mod features;
 pub mod model;
 pub mod nba;
+#[cfg(feature = "vector-index")]
 pub mod vector;
 pub mod web;

@@ -257,7 +257,7 @@ impl DatasetReader<'_> {
                 Err(RowError::Row(rejection)) => self.reject(rejection)?,
                 Err(RowError::Fatal(e)) => return Err(e),
             }
-            if count % 8192 == 0 {
+            if count.is_multiple_of(8192) {
                 progress(ReadProgress {
                     file: &name,
                     bytes_read: rows.position(),

@@ -6,3 +6,5 @@ mod helpers;
 mod import;
 mod model;
 mod store;
+#[cfg(feature = "vector-index")]
+mod vector;
