@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use thiserror::Error;
@@ -53,36 +54,65 @@ pub fn write_plots(report: &Evaluation, dir: &Path) -> Result<Vec<PathBuf>, Plot
     Ok(vec![calibration, scatter])
 }
 
-/// Observed hit rate against mean predicted P(hit) per bin; points on the diagonal are
-/// calibrated. Point area follows the bin's share of snapshots.
-fn calibration_curve(report: &Evaluation, path: &Path) -> Result<(), String> {
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A white canvas with a caption and labelled axes from 0 to `top` on both sides.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    top: f64,
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a, 'b>, String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let ece = report
-        .held_out
-        .ece
-        .map_or_else(String::new, |e| format!(", ECE {e:.3}"));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "Calibration of P(hit): {} held-out snapshots{ece}",
-                report.held_out.snapshots
-            ),
-            (FAMILY, 24),
-        )
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FAMILY, 24))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.0)
+        .build_cartesian_2d(0.0..top, 0.0..top)
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("mean predicted P(hit)")
-        .y_desc("observed hit rate")
+        .x_desc(x_desc)
+        .y_desc(y_desc)
         .label_style((FAMILY, 16))
         .axis_desc_style((FAMILY, 18))
         .draw()
         .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+/// The series labels, top left.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 16))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Observed hit rate against mean predicted P(hit) per bin; points on the diagonal are
+/// calibrated. Point area follows the bin's share of snapshots.
+fn calibration_curve(report: &Evaluation, path: &Path) -> Result<(), String> {
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let ece = report
+        .held_out
+        .ece
+        .map_or_else(String::new, |e| format!(", ECE {e:.3}"));
+    let caption = format!(
+        "Calibration of P(hit): {} held-out snapshots{ece}",
+        report.held_out.snapshots
+    );
+    let mut chart = frame(
+        &root,
+        caption,
+        1.0,
+        ("mean predicted P(hit)", "observed hit rate"),
+    )?;
     chart
         .draw_series(LineSeries::new(
             [(0.0, 0.0), (1.0, 1.0)],
@@ -116,14 +146,7 @@ fn calibration_curve(report: &Evaluation, path: &Path) -> Result<(), String> {
             )
         }))
         .map_err(|e| e.to_string())?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    legend(&mut chart)?;
     root.present().map_err(|e| e.to_string())
 }
 
@@ -131,7 +154,6 @@ fn calibration_curve(report: &Evaluation, path: &Path) -> Result<(), String> {
 /// per held-out snapshot (an even stride of them when there are many).
 fn predicted_vs_actual(report: &Evaluation, path: &Path) -> Result<(), String> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
     let points = &report.predicted_vs_actual;
     let stride = points.len().div_ceil(MAX_POINTS).max(1);
     let top = points
@@ -143,27 +165,16 @@ fn predicted_vs_actual(report: &Evaluation, path: &Path) -> Result<(), String> {
         .held_out
         .mae
         .map_or_else(String::new, |m| format!(", MAE {m:.3}"));
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "Expected vs actual attainment: {} held-out snapshots{mae}",
-                points.len()
-            ),
-            (FAMILY, 24),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..top, 0.0..top)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc("predicted expected attainment")
-        .y_desc("actual final attainment")
-        .label_style((FAMILY, 16))
-        .axis_desc_style((FAMILY, 18))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    let caption = format!(
+        "Expected vs actual attainment: {} held-out snapshots{mae}",
+        points.len()
+    );
+    let mut chart = frame(
+        &root,
+        caption,
+        top,
+        ("predicted expected attainment", "actual final attainment"),
+    )?;
     chart
         .draw_series(
             points
@@ -186,14 +197,7 @@ fn predicted_vs_actual(report: &Evaluation, path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .label("target (attainment 1.0)")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(214, 39, 40)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 16))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(|e| e.to_string())?;
+    legend(&mut chart)?;
     root.present().map_err(|e| e.to_string())
 }
 

@@ -10,7 +10,6 @@
 //! - the WAL directory is locked by the shard, but the error is an opaque string, so this
 //!   backend takes its own lock file first and reports [`IndexError::Locked`].
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -255,24 +254,14 @@ impl VectorIndex for EdgeIndex {
 
     fn delete(&self, tenant: &str, partner_ids: &[Id]) -> Result<(), IndexError> {
         check_tenant(tenant)?;
-        let wanted: HashMap<u64, &Id> = partner_ids
-            .iter()
-            .map(|partner| (super::point_id(tenant, partner), partner))
-            .collect();
-        let ids: Vec<PointId> = wanted.keys().map(|&id| PointId::NumId(id)).collect();
         let _writes = self.write_lock();
-        // Only points whose payload names this partner: a colliding id of someone else
-        // stays.
-        let owned: Vec<PointId> = self
-            .stored_owners(&ids)?
-            .into_iter()
-            .filter(|stored| {
-                wanted
-                    .get(&stored.id)
-                    .is_some_and(|partner| stored.is(tenant, partner))
-            })
-            .map(|stored| PointId::NumId(stored.id))
-            .collect();
+        let owned: Vec<PointId> = super::owned_points(tenant, partner_ids, |ids| {
+            let ids: Vec<PointId> = ids.into_iter().map(PointId::NumId).collect();
+            self.stored_owners(&ids)
+        })?
+        .into_iter()
+        .map(PointId::NumId)
+        .collect();
         let deleted = owned.len();
         if !owned.is_empty() {
             self.update(

@@ -357,6 +357,29 @@ impl Stored {
     }
 }
 
+/// The point ids of `tenant`'s `partner_ids`, and a filter keeping only the stored points
+/// whose payload names that very partner: a colliding id of someone else is left alone.
+/// Both backends delete through it, each with its own lookup of the stored owners.
+pub(crate) fn owned_points(
+    tenant: &str,
+    partner_ids: &[Id],
+    stored_owners: impl FnOnce(Vec<u64>) -> Result<Vec<Stored>, IndexError>,
+) -> Result<Vec<u64>, IndexError> {
+    let wanted: std::collections::HashMap<u64, &Id> = partner_ids
+        .iter()
+        .map(|partner| (point_id(tenant, partner), partner))
+        .collect();
+    Ok(stored_owners(wanted.keys().copied().collect())?
+        .into_iter()
+        .filter(|stored| {
+            wanted
+                .get(&stored.id)
+                .is_some_and(|partner| stored.is(tenant, partner))
+        })
+        .map(|stored| stored.id)
+        .collect())
+}
+
 /// Compares the partner a point id is meant for with what the index holds under it.
 pub(crate) fn check_owner(
     id: u64,

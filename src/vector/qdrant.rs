@@ -310,23 +310,12 @@ impl VectorIndex for QdrantIndex {
     fn delete(&self, tenant: &str, partner_ids: &[Id]) -> Result<(), IndexError> {
         check_tenant(tenant)?;
         self.ensure_ready()?;
-        let wanted: HashMap<u64, &Id> = partner_ids
-            .iter()
-            .map(|partner| (super::point_id(tenant, partner), partner))
-            .collect();
-        let ids = wanted.keys().map(|&id| PointId::from(id)).collect();
-        // Only points whose payload names this partner: a colliding id of someone else
-        // stays.
-        let owned: Vec<PointId> = self
-            .stored_owners(ids)?
-            .into_iter()
-            .filter(|stored| {
-                wanted
-                    .get(&stored.id)
-                    .is_some_and(|partner| stored.is(tenant, partner))
-            })
-            .map(|stored| PointId::from(stored.id))
-            .collect();
+        let owned: Vec<PointId> = super::owned_points(tenant, partner_ids, |ids| {
+            self.stored_owners(ids.into_iter().map(PointId::from).collect())
+        })?
+        .into_iter()
+        .map(PointId::from)
+        .collect();
         let deleted = owned.len();
         if !owned.is_empty() {
             self.call(
