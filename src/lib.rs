@@ -16,6 +16,5 @@ pub mod digest;
 pub mod features;
 pub mod model;
 pub mod nba;
-#[cfg(feature = "vector-index")]
 pub mod vector;
 pub mod web;

@@ -6,5 +6,4 @@ mod helpers;
 mod import;
 mod model;
 mod store;
-#[cfg(feature = "vector-index")]
 mod vector;
