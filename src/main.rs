@@ -51,6 +51,10 @@ enum Command {
         /// Monte Carlo draws per active plan for the ground-truth effects.
         #[arg(long, default_value_t = 64)]
         truth_draws: usize,
+        /// Activities no longer depend on relationship quality and manager diligence: a
+        /// control world without confounding.
+        #[arg(long)]
+        no_confounding: bool,
         /// Output folder (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -159,8 +163,19 @@ async fn run(cli: Cli) -> Result<()> {
             as_of,
             years,
             truth_draws,
+            no_confounding,
             out,
-        } => generate(partners, seed, as_of, years, truth_draws, out),
+        } => generate(
+            SynthParams {
+                partners,
+                seed,
+                as_of,
+                years,
+                truth_draws,
+                confounding: !no_confounding,
+            },
+            out,
+        ),
         Command::Import {
             dir,
             skip_invalid,
@@ -189,21 +204,13 @@ async fn open_store(config: &Config) -> Result<Store> {
         .context("could not open the store (check --data-dir or NEXTBEST_DATABASE_URL)")
 }
 
-fn generate(
-    partners: usize,
-    seed: u64,
-    as_of: NaiveDate,
-    years: u32,
-    truth_draws: usize,
-    out: PathBuf,
-) -> Result<()> {
-    let params = SynthParams {
+fn generate(params: SynthParams, out: PathBuf) -> Result<()> {
+    let SynthParams {
         partners,
         seed,
         as_of,
-        years,
-        truth_draws,
-    };
+        ..
+    } = params;
     let started = Instant::now();
     let bar = ProgressBar::new(partners as u64);
     bar.set_style(bar_style(

@@ -253,10 +253,17 @@ fn plan_sim<'a>(
         for (j, kr) in krs.iter().enumerate() {
             coef[j * kinds.len() + k] = beta * kr.metric.affinity(&km.category);
         }
-        let q_slope = if km.busywork {
-            POLICY_Q_BUSYWORK
+        // Without confounding the policy ignores q and diligence: q still drives the
+        // baseline, but no longer who does what.
+        let confounder = if ctx.params.confounding {
+            let q_slope = if km.busywork {
+                POLICY_Q_BUSYWORK
+            } else {
+                POLICY_Q
+            };
+            (q_slope * tr.q + diligence).exp()
         } else {
-            POLICY_Q
+            1.0
         };
         let rate = km.quarter_rate / QUARTER_DAYS
             * POLICY_SCALE
@@ -266,7 +273,7 @@ fn plan_sim<'a>(
             } else {
                 1.0
             }
-            * (q_slope * tr.q + diligence).exp();
+            * confounder;
         total += rate;
         rate_cum.push(total);
     }

@@ -46,6 +46,11 @@ pub struct SynthParams {
     pub years: u32,
     /// Monte Carlo futures per active plan for the truth.
     pub truth_draws: usize,
+    /// Whether relationship quality and manager diligence drive the activity policy. Off,
+    /// activity is as good as randomised given the plan and the observable stages, so
+    /// naive estimators should work: a control world for telling confounding apart from
+    /// other failures.
+    pub confounding: bool,
 }
 
 impl Default for SynthParams {
@@ -56,6 +61,7 @@ impl Default for SynthParams {
             as_of: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap_or_default(),
             years: 3,
             truth_draws: 64,
+            confounding: true,
         }
     }
 }
