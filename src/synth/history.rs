@@ -1,6 +1,8 @@
 //! One partner's history: profile, consecutive plans with key results, activities and
 //! progress up to as_of, and the ground truth of its active plan.
 
+use std::sync::Arc;
+
 use chrono::{Datelike, Days, NaiveDate};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -12,7 +14,7 @@ use super::model::{
     QUARTER_DAYS,
 };
 use super::partner::{draw_partner, normal, pick, Manager, Traits};
-use super::sim::{Ev, KrSpec, PlanSim, Tally, PLANNED_HORIZON_DAYS, SIGMA_KR, SIGMA_PLAN};
+use super::sim::{AsOf, Ev, KrSpec, PlanSim, Tally, PLANNED_HORIZON_DAYS, SIGMA_KR, SIGMA_PLAN};
 use super::{
     rng_for, SynthError, SynthParams, TruthEffect, TruthOutcome, STREAM_TRUTH, STREAM_WORLD,
 };
@@ -35,9 +37,12 @@ const UNDEFINED_TARGET_RATE: f64 = 0.15;
 /// Everything shared by all partners of a world.
 pub(crate) struct Ctx<'a> {
     pub params: &'a SynthParams,
-    pub kinds: &'a [KindModel],
+    pub kinds: Arc<[KindModel]>,
     pub managers: &'a [Manager],
     pub window_start: NaiveDate,
+    /// Whether to compute the truth draws; a policy simulation draws its own futures and
+    /// skips them (they come from their own stream, so the world is the same either way).
+    pub truth: bool,
 }
 
 /// One partner's rows.
@@ -50,6 +55,16 @@ pub(crate) struct PartnerOut {
     pub activities: Vec<Activity>,
     pub truth_effects: Vec<TruthEffect>,
     pub truth_outcomes: Vec<TruthOutcome>,
+    pub active: Option<ActiveOut>,
+}
+
+/// The partner's active plan, frozen at as_of for the policy simulation.
+#[derive(Debug)]
+pub(crate) struct ActiveOut {
+    pub plan_id: Id,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub state: AsOf,
 }
 
 fn add_days(d: NaiveDate, n: u32) -> NaiveDate {
@@ -224,15 +239,15 @@ fn draw_krs(
 
 /// Builds a plan's structural model: effect coefficients (`beta_k` times metric affinity)
 /// and the policy's rates.
-fn plan_sim<'a>(
-    ctx: &Ctx<'a>,
+fn plan_sim(
+    ctx: &Ctx<'_>,
     tr: &Traits,
     stage: JourneyStage,
     days: u32,
     krs: Vec<KrSpec>,
     plan_responsiveness: f64,
-) -> PlanSim<'a> {
-    let kinds = ctx.kinds;
+) -> PlanSim {
+    let kinds = &ctx.kinds;
     let diligence = ctx.managers.get(tr.manager).map_or(0.0, |m| m.diligence);
     let mut coef = vec![0.0; krs.len() * kinds.len()];
     let mut rate_cum = Vec::with_capacity(kinds.len());
@@ -278,7 +293,7 @@ fn plan_sim<'a>(
         rate_cum.push(total);
     }
     PlanSim {
-        kinds,
+        kinds: Arc::clone(kinds),
         days,
         krs,
         coef,
@@ -497,18 +512,20 @@ pub(crate) fn simulate_partner(ctx: &Ctx<'_>, index: usize) -> Result<PartnerOut
             let fixed: Vec<f64> = (0..sim.krs.len())
                 .map(|j| sim.level(j, 1.0, &gains) + wp + wj[j])
                 .collect();
-            truth(
-                ctx,
-                &sim,
-                &ids,
-                &fixed,
-                &tally,
-                last_day,
-                &planned,
-                &mut truth_rng,
-                &mut rng,
-                &mut out,
-            );
+            let state = AsOf {
+                sim,
+                fixed,
+                tally,
+                day: last_day,
+                planned,
+            };
+            truth(ctx, &state, &ids, &mut truth_rng, &mut rng, &mut out);
+            out.active = Some(ActiveOut {
+                plan_id: ids.plan.clone(),
+                start_date: start,
+                end_date: end,
+                state,
+            });
 
             if rng.random::<f64>() < DRAFT_RATE {
                 plan_no += 1;
@@ -565,7 +582,7 @@ pub(crate) fn simulate_partner(ctx: &Ctx<'_>, index: usize) -> Result<PartnerOut
 fn push_activity(
     out: &mut PartnerOut,
     ctx: &Ctx<'_>,
-    sim: &PlanSim<'_>,
+    sim: &PlanSim,
     ids: &PlanIds,
     n: usize,
     start: NaiveDate,
@@ -598,45 +615,38 @@ fn push_activity(
 
 /// The ground truth of an active plan (see `data/README.md`): `truth_draws` futures with
 /// common random numbers, each evaluated without and with one extra unit of every kind
-/// done at as_of; and the world's own future, drawn from the world RNG.
-#[allow(clippy::too_many_arguments)]
+/// done at as_of; and the world's own future, drawn from the world RNG. The world's future
+/// is drawn even when `ctx.truth` is off, since the world RNG goes on to later rows.
 fn truth(
     ctx: &Ctx<'_>,
-    sim: &PlanSim<'_>,
+    state: &AsOf,
     ids: &PlanIds,
-    fixed: &[f64],
-    tally: &Tally,
-    as_of_day: u32,
-    planned: &[Ev],
     truth_rng: &mut ChaCha8Rng,
     world_rng: &mut ChaCha8Rng,
     out: &mut PartnerOut,
 ) {
-    let k = ctx.kinds.len();
+    let mut future = state.future();
     let draws = ctx.params.truth_draws.max(1);
-    let mut effects = vec![0.0; k];
-    let mut expected = 0.0;
-    let (mut future, mut noise, mut start, mut acc) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut scratch = tally.clone();
-    for _ in 0..draws {
-        sim.draw_future(truth_rng, as_of_day, planned, &mut future, &mut noise);
-        start.clear();
-        start.extend(fixed.iter().zip(&noise).map(|(f, n)| f + n));
-        let without = sim.final_attainment(&start, tally, &future, None, &mut scratch, &mut acc);
-        expected += without;
-        for (kind, e) in effects.iter_mut().enumerate() {
-            let with = sim.final_attainment(
-                &start,
-                tally,
-                &future,
-                Some((kind, as_of_day)),
-                &mut scratch,
-                &mut acc,
-            );
-            *e += with - without;
+    let drawn = ctx.truth.then(|| {
+        let mut effects = vec![0.0; ctx.kinds.len()];
+        let mut expected = 0.0;
+        for _ in 0..draws {
+            state.draw(truth_rng, &mut future);
+            let without = state.evaluate(&mut future, &[]);
+            expected += without;
+            for (kind, e) in effects.iter_mut().enumerate() {
+                *e += state.evaluate(&mut future, &[(kind, state.day)]) - without;
+            }
         }
-    }
+        (effects, expected)
+    });
+
+    // The world's realised future, reported as the data would report it (rounded values).
+    state.draw(world_rng, &mut future);
+    state.evaluate(&mut future, &[]);
+    let Some((effects, expected)) = drawn else {
+        return;
+    };
     let n = draws as f64;
     for (km, e) in ctx.kinds.iter().zip(&effects) {
         out.truth_effects.push(TruthEffect {
@@ -645,13 +655,8 @@ fn truth(
             true_effect: e / n,
         });
     }
-
-    // The world's realised future, reported as the data would report it (rounded values).
-    sim.draw_future(world_rng, as_of_day, planned, &mut future, &mut noise);
-    start.clear();
-    start.extend(fixed.iter().zip(&noise).map(|(f, n)| f + n));
-    sim.final_attainment(&start, tally, &future, None, &mut scratch, &mut acc);
-    let true_attainment = weighted_attainment(sim.krs.iter().zip(&acc).map(|(kr, a)| {
+    let sim = &state.sim;
+    let true_attainment = weighted_attainment(sim.krs.iter().zip(&future.acc).map(|(kr, a)| {
         (
             kr.defined.then_some(kr.nominal),
             Some(kr.metric.round(kr.nominal * a.max(0.0))),

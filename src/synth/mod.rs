@@ -12,15 +12,21 @@
 //! Output is deterministic for a seed: every partner draws from its own ChaCha8 streams
 //! seeded from `(seed, partner index, stream)`, so a partner's rows do not depend on the
 //! order partners are generated in, and the truth draws do not change the dataset.
+//!
+//! [`prepare`] regenerates a world frozen at as_of so that a recommendation policy can be
+//! simulated on its active plans ([`PreparedWorld::simulate`]): the outcome of acting on
+//! recommendations, which no real dataset shows.
 
 mod history;
 mod model;
 mod partner;
+mod policy;
 mod sim;
 #[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{Datelike, Days, NaiveDate};
 use rand::SeedableRng;
@@ -32,6 +38,9 @@ use crate::import::write::write_file;
 use crate::import::{write_csv_dir, Dataset, ImportError};
 
 pub use model::busywork_kinds;
+pub use policy::{
+    prepare, simulate_policy, ActivePlan, DecisionPoint, PolicyRun, PreparedWorld, SimOptions,
+};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +82,8 @@ pub enum SynthError {
     InvalidParams(&'static str),
     #[error("generated an invalid value: {0}")]
     Domain(#[from] DomainError),
+    #[error("unknown action kind `{0}`: a policy may only choose a built-in catalog kind")]
+    UnknownKind(String),
 }
 
 /// The true expected change in an active plan's final attainment if one unit of `kind`
@@ -105,6 +116,10 @@ pub struct World {
 pub(crate) const STREAM_WORLD: u64 = 1;
 pub(crate) const STREAM_TRUTH: u64 = 2;
 pub(crate) const STREAM_MANAGER: u64 = 3;
+/// The futures of the policy simulation: a stream of its own, so that it changes no
+/// generated file, and the same for every policy (common random numbers), so that two
+/// policies differ by their actions and not by their luck.
+pub(crate) const STREAM_POLICY: u64 = 4;
 
 /// Partners per manager.
 const PARTNERS_PER_MANAGER: usize = 25;
@@ -135,11 +150,7 @@ fn managers(params: &SynthParams) -> Result<Vec<partner::Manager>, SynthError> {
         .collect()
 }
 
-/// Generates a world. `progress` is called with the number of partners done so far.
-pub fn generate(
-    params: &SynthParams,
-    progress: &mut dyn FnMut(usize),
-) -> Result<World, SynthError> {
+fn validate(params: &SynthParams) -> Result<NaiveDate, SynthError> {
     if params.partners == 0 {
         return Err(SynthError::InvalidParams("partners must be at least 1"));
     }
@@ -154,25 +165,44 @@ pub fn generate(
             "as_of must be in the years 1900..=9000",
         ));
     }
-    let window_start = params
+    params
         .as_of
         .checked_sub_days(Days::new(u64::from(params.years) * 365))
         .ok_or(SynthError::InvalidParams(
             "as_of minus years is out of range",
-        ))?;
-    let kinds = model::kind_models();
+        ))
+}
+
+/// Simulates every partner in order, handing each one's rows to `sink`. Generation and
+/// the policy simulation share it, so both see the same world.
+fn simulate_partners(
+    params: &SynthParams,
+    truth: bool,
+    sink: &mut dyn FnMut(usize, history::PartnerOut),
+) -> Result<(), SynthError> {
+    let window_start = validate(params)?;
     let managers = managers(params)?;
     let ctx = history::Ctx {
         params,
-        kinds: &kinds,
+        kinds: Arc::from(model::kind_models()),
         managers: &managers,
         window_start,
+        truth,
     };
+    for index in 0..params.partners {
+        sink(index, history::simulate_partner(&ctx, index)?);
+    }
+    Ok(())
+}
 
+/// Generates a world. `progress` is called with the number of partners done so far.
+pub fn generate(
+    params: &SynthParams,
+    progress: &mut dyn FnMut(usize),
+) -> Result<World, SynthError> {
     let mut dataset = Dataset::default();
     let (mut truth_effects, mut truth_outcomes) = (Vec::new(), Vec::new());
-    for index in 0..params.partners {
-        let out = history::simulate_partner(&ctx, index)?;
+    simulate_partners(params, true, &mut |index, out| {
         dataset.partners.extend(out.partner);
         dataset.plans.extend(out.plans);
         dataset.key_results.extend(out.key_results);
@@ -181,7 +211,7 @@ pub fn generate(
         truth_effects.extend(out.truth_effects);
         truth_outcomes.extend(out.truth_outcomes);
         progress(index + 1);
-    }
+    })?;
     Ok(World {
         dataset,
         truth_effects,

@@ -11,6 +11,8 @@
 //! 0, 1)` and `W_p`, `W_j` are plan- and key-result-level Brownian motions. Realized is
 //! `target * max(0, a_j)`.
 
+use std::sync::Arc;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Poisson};
@@ -75,10 +77,11 @@ pub(crate) fn ramp(x: f64) -> f64 {
     (x / RAMP).clamp(0.0, 1.0)
 }
 
-/// One plan's structural model: effect coefficients, key results, policy rates.
+/// One plan's structural model: effect coefficients, key results, policy rates. The kinds
+/// are shared rather than borrowed so that a prepared world can keep its active plans.
 #[derive(Debug, Clone)]
-pub(crate) struct PlanSim<'a> {
-    pub kinds: &'a [KindModel],
+pub(crate) struct PlanSim {
+    pub kinds: Arc<[KindModel]>,
     pub days: u32,
     pub krs: Vec<KrSpec>,
     /// `krs.len() x kinds.len()`, row-major: effect coefficient of kind k on key result j.
@@ -88,7 +91,7 @@ pub(crate) struct PlanSim<'a> {
     pub rate_total: f64,
 }
 
-impl PlanSim<'_> {
+impl PlanSim {
     pub(crate) fn tau(&self, day: u32) -> f64 {
         f64::from(day) / f64::from(self.days.max(1))
     }
@@ -213,29 +216,97 @@ impl PlanSim<'_> {
     }
 
     /// Final attainment of a drawn future. `start` holds, per key result, everything fixed
-    /// at as_of plus the future noise; `extra` adds one unit of a kind on `extra_day`
-    /// before the future activities (the intervention of the truth).
+    /// at as_of plus the future noise; `extra` holds interventions `(kind, day)` of one unit
+    /// each, sorted by day, merged in day order with the future activities (an intervention
+    /// goes first on a tie) so that diminishing returns and prerequisites see them in the
+    /// order they happen.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn final_attainment(
         &self,
         start: &[f64],
         tally0: &Tally,
         future: &[Ev],
-        extra: Option<(usize, u32)>,
+        extra: &[(usize, u32)],
         scratch: &mut Tally,
         acc: &mut Vec<f64>,
     ) -> f64 {
         scratch.copy_from(tally0);
         acc.clear();
         acc.extend_from_slice(start);
-        if let Some((kind, day)) = extra {
-            let g = self.gain(scratch, kind, 1.0);
-            self.add(acc, kind, g * ramp(1.0 - self.tau(day)));
-        }
+        let mut extra = extra.iter().peekable();
         for ev in future {
+            while let Some((kind, day)) = extra.next_if(|(_, day)| *day <= ev.day) {
+                let g = self.gain(scratch, *kind, 1.0);
+                self.add(acc, *kind, g * ramp(1.0 - self.tau(*day)));
+            }
             let g = self.gain(scratch, ev.kind, ev.qty);
             self.add(acc, ev.kind, g * ramp(1.0 - self.tau(ev.day)));
         }
+        for (kind, day) in extra {
+            let g = self.gain(scratch, *kind, 1.0);
+            self.add(acc, *kind, g * ramp(1.0 - self.tau(*day)));
+        }
         self.attainment(acc)
+    }
+}
+
+/// An active plan frozen at as_of: what every future of it starts from. The truth and the
+/// policy simulation both evaluate futures through it, so they cannot drift apart.
+#[derive(Debug, Clone)]
+pub(crate) struct AsOf {
+    pub sim: PlanSim,
+    /// Per key result: the baseline at the end, the eventual contribution of what was
+    /// done, and the noise so far.
+    pub fixed: Vec<f64>,
+    /// Units and prerequisites done up to as_of.
+    pub tally: Tally,
+    /// as_of as a day of the plan.
+    pub day: u32,
+    /// The planned activities (after as_of, within the planned horizon).
+    pub planned: Vec<Ev>,
+}
+
+/// One drawn future of an active plan, with the buffers its evaluations reuse.
+#[derive(Debug, Clone)]
+pub(crate) struct Future {
+    pub events: Vec<Ev>,
+    noise: Vec<f64>,
+    start: Vec<f64>,
+    scratch: Tally,
+    /// Final attainment ratios per key result of the last evaluation.
+    pub acc: Vec<f64>,
+}
+
+impl AsOf {
+    pub(crate) fn future(&self) -> Future {
+        Future {
+            events: Vec::new(),
+            noise: Vec::new(),
+            start: Vec::new(),
+            scratch: self.tally.clone(),
+            acc: Vec::new(),
+        }
+    }
+
+    /// Draws the world's own future from as_of into `f` (see [`PlanSim::draw_future`]).
+    pub(crate) fn draw(&self, rng: &mut ChaCha8Rng, f: &mut Future) {
+        self.sim
+            .draw_future(rng, self.day, &self.planned, &mut f.events, &mut f.noise);
+        f.start.clear();
+        f.start
+            .extend(self.fixed.iter().zip(&f.noise).map(|(a, n)| a + n));
+    }
+
+    /// Final attainment of the drawn future `f` with the interventions `extra` (see
+    /// [`PlanSim::final_attainment`]); the final ratios are left in `f.acc`.
+    pub(crate) fn evaluate(&self, f: &mut Future, extra: &[(usize, u32)]) -> f64 {
+        self.sim.final_attainment(
+            &f.start,
+            &self.tally,
+            &f.events,
+            extra,
+            &mut f.scratch,
+            &mut f.acc,
+        )
     }
 }

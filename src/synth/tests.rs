@@ -498,3 +498,263 @@ fn the_confounding_switch_unties_activity_from_relationship_quality() {
         "unconfounded: corr(busywork, attainment) {off}"
     );
 }
+
+fn kind_at_as_of(kind: &str) -> impl FnMut(&DecisionPoint<'_>) -> Option<String> + '_ {
+    let as_of = SynthParams::default().as_of;
+    move |d| (d.date == as_of).then(|| kind.to_owned())
+}
+
+#[test]
+fn doing_nothing_is_the_baseline_and_busywork_changes_nothing() {
+    let prepared = prepare(&params(40, 21, 1)).unwrap();
+    let options = SimOptions::default();
+    let none = prepared.simulate(&options, &mut |_| None).unwrap();
+    assert_eq!(none.len(), prepared.active_plans().len());
+    for r in &none {
+        assert!(r.actions.is_empty());
+        assert_eq!(
+            r.expected_attainment, r.baseline_attainment,
+            "{}",
+            r.plan_id
+        );
+    }
+    for kind in busywork_kinds() {
+        let runs = prepared
+            .simulate(&options, &mut |_| Some(kind.to_owned()))
+            .unwrap();
+        assert!(runs.iter().any(|r| r.actions.len() > 5));
+        for r in &runs {
+            assert_eq!(r.expected_attainment, r.baseline_attainment, "{kind}");
+        }
+    }
+    // A useful kind, by contrast, moves plans.
+    let runs = prepared
+        .simulate(&options, &mut kind_at_as_of("fill_plan_gaps"))
+        .unwrap();
+    let gain: f64 = runs
+        .iter()
+        .map(|r| r.expected_attainment - r.baseline_attainment)
+        .sum();
+    assert!(gain / runs.len() as f64 > 0.002, "{gain}");
+}
+
+/// On the truth's stream with the truth's draws, one unit of a kind at as_of is exactly
+/// the truth effect and doing nothing exactly the true expected attainment: the two share
+/// their futures and their evaluation.
+#[test]
+fn one_unit_at_as_of_reproduces_the_truth() {
+    let p = params(40, 13, 6);
+    let w = generate(&p, &mut |_| {}).unwrap();
+    let prepared = prepare(&p).unwrap();
+    let options = SimOptions {
+        step_days: 14,
+        draws: p.truth_draws,
+    };
+    let truth: HashMap<(&str, &str), f64> = w
+        .truth_effects
+        .iter()
+        .map(|e| ((e.plan_id.as_str(), e.kind.as_str()), e.true_effect))
+        .collect();
+    let mut moved = 0;
+    for spec in built_in() {
+        let runs = prepared
+            .simulate_on(STREAM_TRUTH, &options, &mut kind_at_as_of(&spec.kind))
+            .unwrap();
+        assert_eq!(runs.len(), w.truth_outcomes.len());
+        for (r, o) in runs.iter().zip(&w.truth_outcomes) {
+            assert_eq!(r.plan_id, o.plan_id);
+            assert_eq!(r.baseline_attainment, o.true_expected_attainment);
+            let effect = r.expected_attainment - r.baseline_attainment;
+            let t = truth[&(r.plan_id.as_str(), spec.kind.as_str())];
+            assert!(
+                (effect - t).abs() < 1e-12,
+                "{} {}: {effect} vs {t}",
+                r.plan_id,
+                spec.kind
+            );
+            moved += usize::from(effect.abs() > 1e-6);
+        }
+    }
+    assert!(moved > 200, "{moved}");
+    // The simulation's own stream draws other futures than the truth.
+    let own = prepared.simulate(&options, &mut |_| None).unwrap();
+    let same = own
+        .iter()
+        .zip(&w.truth_outcomes)
+        .filter(|(r, o)| r.baseline_attainment == o.true_expected_attainment)
+        .count();
+    assert!(same < own.len() / 4, "{same} of {}", own.len());
+}
+
+/// Interventions are merged with the world's future activities in day order (an
+/// intervention first on a tie): evaluating them as extras equals evaluating the future
+/// with them inserted as activities of one unit.
+#[test]
+fn interventions_are_merged_in_day_order() {
+    let prepared = prepare(&params(30, 17, 1)).unwrap();
+    let index = |kind: &str| prepared.kinds.iter().position(|k| k == kind).unwrap();
+    // A prerequisite pair and a repeated kind make the order matter.
+    let (jbp, dsp) = (index("jbp_validation"), index("define_success_plan"));
+    let mut rng = rng_for(1, 2, 3);
+    let mut moved = 0;
+    for plan in prepared.active_plans() {
+        let state = &plan.state;
+        let mut f = state.future();
+        state.draw(&mut rng, &mut f);
+        let (Some(first), Some(last)) = (f.events.first().copied(), f.events.last().copied())
+        else {
+            continue;
+        };
+        let extra = [
+            (jbp, state.day),
+            (first.kind, first.day),
+            (dsp, (first.day + last.day) / 2),
+            (jbp, last.day),
+            (first.kind, last.day + 1),
+        ];
+        let merged = state.evaluate(&mut f, &extra);
+        let mut events: Vec<(u32, u8, sim::Ev)> = extra
+            .iter()
+            .map(|&(kind, day)| {
+                (
+                    day,
+                    0,
+                    sim::Ev {
+                        kind,
+                        day,
+                        qty: 1.0,
+                    },
+                )
+            })
+            .chain(f.events.iter().map(|e| (e.day, 1, *e)))
+            .collect();
+        events.sort_by_key(|x| (x.0, x.1));
+        let mut g = f.clone();
+        g.events = events.into_iter().map(|x| x.2).collect();
+        assert_eq!(merged, state.evaluate(&mut g, &[]), "{}", plan.plan_id);
+        moved += usize::from(merged != state.evaluate(&mut f, &[]));
+    }
+    assert!(moved > 10, "{moved}");
+}
+
+#[test]
+fn the_policy_is_asked_at_each_decision_date_and_runs_are_deterministic() {
+    let p = params(30, 19, 1);
+    let prepared = prepare(&p).unwrap();
+    let options = SimOptions {
+        step_days: 10,
+        draws: 8,
+    };
+    let ends: HashMap<Id, (NaiveDate, Id)> = prepared
+        .active_plans()
+        .iter()
+        .map(|a| (a.plan_id.clone(), (a.end_date, a.partner_id.clone())))
+        .collect();
+    // Alternates two useful kinds from as_of on and checks what it is shown.
+    let mut asked = 0;
+    let mut policy = |d: &DecisionPoint<'_>| {
+        let (end, partner) = &ends[d.plan_id];
+        assert_eq!(d.partner_id, partner);
+        assert!(d.date >= p.as_of && d.date < *end);
+        match d.chosen.last() {
+            Some(prev) => assert_eq!((d.date - prev.0).num_days(), 10),
+            None => assert_eq!(d.date, p.as_of),
+        }
+        asked += 1;
+        Some(["qbr", "upsell_play"][d.chosen.len() % 2].to_owned())
+    };
+    let a = prepared.simulate(&options, &mut policy).unwrap();
+    for r in &a {
+        let (end, _) = ends[&r.plan_id];
+        let n = (end - p.as_of).num_days();
+        assert_eq!(r.actions.len() as i64, (n + 9) / 10, "{}", r.plan_id);
+    }
+    assert_eq!(asked, a.iter().map(|r| r.actions.len()).sum::<usize>());
+    assert!(a
+        .iter()
+        .any(|r| r.expected_attainment != r.baseline_attainment));
+
+    let mut replay =
+        |d: &DecisionPoint<'_>| Some(["qbr", "upsell_play"][d.chosen.len() % 2].to_owned());
+    assert_eq!(
+        prepare(&p)
+            .unwrap()
+            .simulate(&options, &mut replay)
+            .unwrap(),
+        a
+    );
+    assert_eq!(simulate_policy(&p, &options, &mut replay).unwrap(), a);
+    // Every policy meets the same futures: the baselines do not depend on the policy.
+    let none = prepared.simulate(&options, &mut |_| None).unwrap();
+    for (x, y) in a.iter().zip(&none) {
+        assert_eq!(x.baseline_attainment, y.baseline_attainment);
+    }
+}
+
+#[test]
+fn unknown_kinds_and_bad_options_are_refused() {
+    let prepared = prepare(&params(5, 1, 1)).unwrap();
+    let err = prepared
+        .simulate(&SimOptions::default(), &mut |_| Some("coffee".to_owned()))
+        .unwrap_err();
+    assert!(
+        matches!(&err, SynthError::UnknownKind(k) if k == "coffee"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("coffee"));
+    for options in [
+        SimOptions {
+            step_days: 0,
+            ..SimOptions::default()
+        },
+        SimOptions {
+            draws: 0,
+            ..SimOptions::default()
+        },
+    ] {
+        assert!(matches!(
+            prepared.simulate(&options, &mut |_| None),
+            Err(SynthError::InvalidParams(_))
+        ));
+    }
+}
+
+/// Prints the policy simulation's timings quoted in data/README.md:
+/// `cargo test --release --lib synth::tests::policy_figures -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn policy_figures() {
+    let p = SynthParams {
+        partners: 3000,
+        seed: 7,
+        ..SynthParams::default()
+    };
+    let t = std::time::Instant::now();
+    let prepared = prepare(&p).unwrap();
+    let prepare_s = t.elapsed().as_secs_f64();
+    let options = SimOptions::default();
+    let mut points = 0usize;
+    for kind in [None, Some("qbr"), Some("upsell_play")] {
+        let t = std::time::Instant::now();
+        let runs = prepared
+            .simulate(&options, &mut |_| {
+                points += 1;
+                kind.map(str::to_owned)
+            })
+            .unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let n = runs.len() as f64;
+        let base = runs.iter().map(|r| r.baseline_attainment).sum::<f64>() / n;
+        let with = runs.iter().map(|r| r.expected_attainment).sum::<f64>() / n;
+        eprintln!(
+            "{kind:?} at every point: {} plans, mean baseline {base:.4}, with the policy {with:.4}, {secs:.2}s",
+            runs.len()
+        );
+    }
+    let t = std::time::Instant::now();
+    generate(&p, &mut |_| {}).unwrap();
+    eprintln!(
+        "prepare {prepare_s:.2}s, generate {:.2}s, {points} decision points",
+        t.elapsed().as_secs_f64()
+    );
+}
