@@ -219,9 +219,10 @@ fn generate(params: SynthParams, out: PathBuf) -> Result<()> {
     let world = synth::generate(&params, &mut |done| bar.set_position(done as u64))
         .context("could not generate the world")?;
     bar.finish_and_clear();
-    let written = world
+    let mut written = world
         .write(&out)
         .with_context(|| format!("could not write to `{}`", out.display()))?;
+    written.push(synth::write_params(&out, &params).context("could not write the parameters")?);
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,

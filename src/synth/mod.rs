@@ -31,6 +31,7 @@ use std::sync::Arc;
 use chrono::{Datelike, Days, NaiveDate};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::{DomainError, Id};
@@ -42,8 +43,12 @@ pub use policy::{
     prepare, simulate_policy, ActivePlan, DecisionPoint, PolicyRun, PreparedWorld, SimOptions,
 };
 
-/// What to generate.
-#[derive(Debug, Clone, PartialEq)]
+/// What to generate. Serialised as `truth_params.json` next to the data, so that whoever
+/// holds only the folder can regenerate the world (a file without `confounding` predates
+/// the switch and was confounded); unknown fields are refused rather than ignored, since
+/// ignoring one could silently regenerate another world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SynthParams {
     /// Number of partners.
     pub partners: usize,
@@ -59,7 +64,12 @@ pub struct SynthParams {
     /// activity is as good as randomised given the plan and the observable stages, so
     /// naive estimators should work: a control world for telling confounding apart from
     /// other failures.
+    #[serde(default = "confounded")]
     pub confounding: bool,
+}
+
+fn confounded() -> bool {
+    true
 }
 
 impl Default for SynthParams {
@@ -82,6 +92,18 @@ pub enum SynthError {
     InvalidParams(&'static str),
     #[error("generated an invalid value: {0}")]
     Domain(#[from] DomainError),
+    #[error("could not read or write `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` does not hold valid world parameters", path.display())]
+    BadParamsFile {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("unknown action kind `{0}`: a policy may only choose a built-in catalog kind")]
     UnknownKind(String),
 }
@@ -217,6 +239,40 @@ pub fn generate(
         truth_effects,
         truth_outcomes,
     })
+}
+
+/// The file the parameters of a generated world are written to, next to its data.
+pub const PARAMS_FILE: &str = "truth_params.json";
+
+/// Writes `params` as [`PARAMS_FILE`] into `dir` (created if missing), returning its path.
+/// Not part of [`World::write`]: a world does not hold the parameters it came from.
+pub fn write_params(dir: &Path, params: &SynthParams) -> Result<PathBuf, SynthError> {
+    std::fs::create_dir_all(dir).map_err(|source| SynthError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join(PARAMS_FILE);
+    let mut json =
+        serde_json::to_string_pretty(params).map_err(|source| SynthError::BadParamsFile {
+            path: path.clone(),
+            source,
+        })?;
+    json.push('\n');
+    std::fs::write(&path, json).map_err(|source| SynthError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Reads the parameters a world was generated with from `dir`'s [`PARAMS_FILE`].
+pub fn read_params(dir: &Path) -> Result<SynthParams, SynthError> {
+    let path = dir.join(PARAMS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| SynthError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| SynthError::BadParamsFile { path, source })
 }
 
 /// Effects are written to 6 decimals: far below any decision-relevant difference and a

@@ -499,6 +499,113 @@ fn the_confounding_switch_unties_activity_from_relationship_quality() {
     );
 }
 
+#[test]
+fn params_round_trip_through_the_folder_and_bad_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = SynthParams {
+        confounding: false,
+        ..params(12, u64::MAX, 3)
+    };
+    let path = write_params(dir.path(), &p).unwrap();
+    assert_eq!(path, dir.path().join(PARAMS_FILE));
+    assert_eq!(read_params(dir.path()).unwrap(), p);
+
+    let missing = tempfile::tempdir().unwrap();
+    let err = read_params(missing.path()).unwrap_err();
+    assert!(matches!(err, SynthError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains(PARAMS_FILE), "{err}");
+
+    for bad in [
+        "{",
+        r#"{"partners":5,"seed":1,"as_of":"2026-13-01","years":3,"truth_draws":4}"#,
+        r#"{"partners":5,"seed":1,"as_of":"2026-10-01","years":3,"truth_draws":4,"draws":2}"#,
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let err = read_params(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, SynthError::BadParamsFile { .. }),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().contains(PARAMS_FILE), "{err}");
+    }
+    // A file from before the switch existed was confounded.
+    std::fs::write(
+        &path,
+        r#"{"partners":5,"seed":1,"as_of":"2026-10-01","years":3,"truth_draws":4}"#,
+    )
+    .unwrap();
+    assert!(read_params(dir.path()).unwrap().confounding);
+}
+
+/// The rows of the first `k` partners of the world of `params` (rows depend on the number
+/// of managers, so a smaller world would not do).
+fn first_partners(params: &SynthParams, k: usize) -> World {
+    let window_start = validate(params).unwrap();
+    let managers = managers(params).unwrap();
+    let ctx = history::Ctx {
+        params,
+        kinds: Arc::from(model::kind_models()),
+        managers: &managers,
+        window_start,
+        truth: true,
+    };
+    let mut w = World {
+        dataset: Dataset::default(),
+        truth_effects: Vec::new(),
+        truth_outcomes: Vec::new(),
+    };
+    for index in 0..k {
+        let out = history::simulate_partner(&ctx, index).unwrap();
+        w.dataset.partners.extend(out.partner);
+        w.dataset.plans.extend(out.plans);
+        w.dataset.key_results.extend(out.key_results);
+        w.dataset.kr_progress.extend(out.kr_progress);
+        w.dataset.activities.extend(out.activities);
+        w.truth_effects.extend(out.truth_effects);
+        w.truth_outcomes.extend(out.truth_outcomes);
+    }
+    w
+}
+
+/// The committed sample's `truth_params.json` is what `write_params` writes for the
+/// sample's parameters, and regenerating from it gives the sample's rows and truth (the
+/// first partners' rows, to stay fast; the integration test pins every file).
+#[test]
+fn the_committed_sample_regenerates_from_its_params() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let p = read_params(&sample).unwrap();
+    assert_eq!(
+        p,
+        SynthParams {
+            partners: 500,
+            seed: 7,
+            as_of: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            years: 3,
+            truth_draws: 64,
+            confounding: true,
+        }
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let written = write_params(fresh.path(), &p).unwrap();
+    assert_eq!(
+        std::fs::read(written).unwrap(),
+        std::fs::read(sample.join(PARAMS_FILE)).unwrap()
+    );
+
+    let w = first_partners(&p, 8);
+    for path in w.write(fresh.path()).unwrap() {
+        let name = path.file_name().unwrap();
+        let fresh = std::fs::read_to_string(&path).unwrap();
+        let committed = std::fs::read_to_string(sample.join(name)).unwrap();
+        let n = fresh.lines().count();
+        assert!(n > 1, "{name:?}");
+        assert!(
+            fresh.lines().eq(committed.lines().take(n)),
+            "data/sample/{name:?} does not start with the regenerated rows"
+        );
+    }
+}
+
 fn kind_at_as_of(kind: &str) -> impl FnMut(&DecisionPoint<'_>) -> Option<String> + '_ {
     let as_of = SynthParams::default().as_of;
     move |d| (d.date == as_of).then(|| kind.to_owned())
