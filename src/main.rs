@@ -1,4 +1,7 @@
-//! The `nextbest` command line: generate, import, export and inspect data.
+//! The `nextbest` command line: generate, import, export and inspect data; train,
+//! predict, recommend and evaluate.
+
+mod cli;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -113,7 +116,83 @@ enum Command {
         /// Output folder.
         #[arg(long, default_value = "evaluation")]
         out: PathBuf,
+        /// With --truth: skip the policy simulation (the one-step decision metrics remain).
+        #[arg(long)]
+        no_simulation: bool,
+        /// Random futures per plan in the simulation.
+        #[arg(long, default_value_t = 32)]
+        sim_draws: usize,
+        /// Days between a simulated plan's decisions.
+        #[arg(long, default_value_t = 14)]
+        sim_step_days: u32,
     },
+    /// The next best actions of one active plan (a readable table with the reasons), or of
+    /// every active plan as CSV (plan_id, rank, kind, expected_effect, score, ...). Every
+    /// recommendation is logged with an id that feedback refers to.
+    Recommend {
+        /// The plan.
+        #[arg(long, conflicts_with = "all")]
+        plan: Option<String>,
+        /// Every active plan; needs --out.
+        #[arg(long)]
+        all: bool,
+        /// How many actions per plan.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        /// The date the plan is seen at; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// With --all: the CSV file to write.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// With --plan: print JSON (with the excluded candidates and their reasons).
+        #[arg(long)]
+        json: bool,
+    },
+    /// How a plan's predicted outcome changes if activities are added (counted as done now).
+    WhatIf {
+        /// The plan.
+        #[arg(long)]
+        plan: String,
+        /// An activity to add, `KIND` or `KIND:QUANTITY`; repeat for several.
+        #[arg(long = "add", required = true)]
+        add: Vec<String>,
+        /// The date the plan is seen at; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// The partners most similar to one partner, with their outcomes (JSON).
+    Similar {
+        /// The partner.
+        #[arg(long)]
+        partner: String,
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Only partners of this type.
+        #[arg(long)]
+        partner_type: Option<String>,
+        /// Only partners in this region.
+        #[arg(long)]
+        region: Option<String>,
+        /// Only partners of this tier.
+        #[arg(long)]
+        tier: Option<String>,
+        /// The date recent activity is measured at; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// A partner against its peer group: you / your target / peers per dimension (JSON).
+    Benchmark {
+        /// The partner.
+        #[arg(long)]
+        partner: String,
+        /// The date recent activity is measured at; defaults to today.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+    },
+    /// Rebuild the tenant's similar-partner index from the store (`train` does it too).
+    Reindex,
     /// Print row counts per entity and status for the tenant.
     Stats {
         /// Print JSON instead of a table.
@@ -191,7 +270,46 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export { dir } => export(&config, &dir).await,
         Command::Stats { json } => stats(&config, json).await,
         Command::Train => train(&config).await,
-        Command::Evaluate { truth, as_of, out } => evaluate(&config, truth, as_of, &out).await,
+        Command::Evaluate {
+            truth,
+            as_of,
+            out,
+            no_simulation,
+            sim_draws,
+            sim_step_days,
+        } => {
+            let simulation = (!no_simulation).then_some(synth::SimOptions {
+                step_days: sim_step_days,
+                draws: sim_draws,
+            });
+            evaluate(&config, truth, as_of, &out, simulation).await
+        }
+        Command::Recommend {
+            plan,
+            all,
+            k,
+            as_of,
+            out,
+            json,
+        } => cli::recommend(&config, plan, all, k, as_of, out, json).await,
+        Command::WhatIf { plan, add, as_of } => cli::what_if(&config, &plan, &add, as_of).await,
+        Command::Similar {
+            partner,
+            k,
+            partner_type,
+            region,
+            tier,
+            as_of,
+        } => {
+            let filter = nextbest::vector::Filter {
+                partner_type,
+                region,
+                tier,
+            };
+            cli::similar(&config, &partner, k, filter, as_of).await
+        }
+        Command::Benchmark { partner, as_of } => cli::benchmark(&config, &partner, as_of).await,
+        Command::Reindex => cli::reindex(&config).await,
         Command::Features { out } => features(&config, &out).await,
         Command::Predict { plan, as_of, out } => predict(&config, plan, as_of, out).await,
     }
@@ -463,6 +581,23 @@ async fn train(config: &Config) -> Result<()> {
             .join("card.json")
             .display()
     )?;
+    // The profile vectors belong to this model version's schema: rebuild the index now so
+    // similar partners are searched in the space the engine will query.
+    match cli::open_index_for(config, &registry) {
+        Some(index) => {
+            let bar = spinner("indexing partner profiles");
+            let indexed =
+                nextbest::nba::peers::reindex(&store, &registry, index.as_ref(), &config.tenant)
+                    .await;
+            bar.finish_and_clear();
+            let indexed = indexed.context("the model is trained and active, but indexing partner profiles failed; run `nextbest reindex`")?;
+            writeln!(out, "  similar-partner index: {}", serde_json::to_string(&indexed)?)?;
+        }
+        None => writeln!(
+            out,
+            "  similar-partner index: not available (see the warning); recommendations use the model and prior only"
+        )?,
+    }
     store.close().await;
     Ok(())
 }
@@ -542,10 +677,12 @@ async fn evaluate(
     truth: Option<PathBuf>,
     as_of: Option<NaiveDate>,
     out: &std::path::Path,
+    simulation: Option<synth::SimOptions>,
 ) -> Result<()> {
     let store = open_store(config).await?;
     let registry = Registry::new(&config.models_dir);
     let (model, card) = pipeline::active_model(&registry, &config.tenant)?;
+    let truth_dir = truth.clone();
     let truth = truth
         .map(|dir| {
             let path = dir.join("truth_outcomes.csv");
@@ -567,11 +704,22 @@ async fn evaluate(
     let report = report?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("could not create `{}`", out.display()))?;
-    let markdown = nextbest::model::evaluate::markdown(&report);
+    let decisions = match &truth_dir {
+        Some(dir) => cli::decisions(config, &store, dir, as_of, simulation).await?,
+        None => None,
+    };
+    let mut markdown = nextbest::model::evaluate::markdown(&report);
     std::fs::write(
         out.join("evaluation.json"),
         serde_json::to_vec_pretty(&report)?,
     )?;
+    if let Some(decisions) = &decisions {
+        markdown.push_str(&nextbest::nba::decision::markdown(decisions));
+        std::fs::write(
+            out.join("decisions.json"),
+            serde_json::to_vec_pretty(decisions)?,
+        )?;
+    }
     std::fs::write(out.join("evaluation.md"), &markdown)?;
     let plots = nextbest::model::plots::write_plots(&report, out)?;
     let mut stdout = std::io::stdout().lock();

@@ -24,6 +24,7 @@ mod training;
 mod tests;
 
 pub use schema::{FeatureSchema, FitOptions, SCHEMA_VERSION};
+pub(crate) use snapshot::date_at;
 pub use snapshot::{snapshot, Snapshot};
 pub use training::{
     write_csv, BuildOptions, Calibration, SkipReason, SkippedPlan, Split, TrainingSet,

@@ -132,6 +132,10 @@ pub struct OutcomeModel {
     pub level: f64,
     /// Ordered by `up_to_fraction`; the last one covers everything.
     pub buckets: Vec<ResidualBucket>,
+    /// Action effects for recommendations; absent in models trained before it existed
+    /// or on too little data.
+    #[serde(default)]
+    pub effects: Option<super::effects::EffectModel>,
 }
 
 /// Attainment is capped at 2 by definition and cannot be negative.

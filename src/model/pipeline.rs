@@ -8,6 +8,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use thiserror::Error;
 
+use super::effects;
 use super::outcome::{OutcomeModel, Prediction};
 use super::registry::{ModelCard, Registry, RegistryError};
 use super::train::{train, ModelError, TrainParams, TrainReport};
@@ -86,9 +87,20 @@ pub async fn train_tenant(
 ) -> Result<(ModelCard, TrainReport), PipelineError> {
     let started = Instant::now();
     progress("reading closed plans");
-    let set = training_set(store, tenant).await?;
+    let closed = store.closed_plans(tenant).await?;
+    let partners = partners_by_id(store, tenant).await?;
+    let catalog = store.catalog(tenant).await?;
+    let set = TrainingSet::build(&closed, &partners, &catalog, &DEFAULT_FRACTIONS)?;
     progress("fitting models");
-    let trained = train(&set, params, progress)?;
+    let mut trained = train(&set, params, progress)?;
+    progress("fitting action effects");
+    let kinds: Vec<String> = catalog.iter().map(|s| s.kind.clone()).collect();
+    let rows = effects::decision_rows(&set, &trained.model, &closed, &partners, &kinds);
+    match effects::EffectModel::fit(&rows, &kinds) {
+        Ok(fitted) => trained.model.effects = Some(fitted),
+        // Recommendations fall back on the outcome model's counterfactual.
+        Err(e) => tracing::warn!(tenant, error = %e, "no effect model"),
+    }
     let now = Utc::now();
     let kept: Vec<&str> = trained
         .report

@@ -1,1 +1,129 @@
-//! Next best actions: candidates, eligibility, effect estimates, arbitration, explanations. Built by the next-best-actions issue.
+//! Next best actions: for an active plan, which actions the vendor and the partner should
+//! take next, in what order, and why.
+//!
+//! candidates (the tenant's catalog) → [`eligibility`] (stage, relationship,
+//! prerequisites, cool-down, already planned, dismissed) → [`effect`] (the outcome
+//! model's counterfactual, similar partners' closed plans and a best-practice prior,
+//! blended by precision) → arbitration (effect × relevance × urgency − effort cost, with
+//! category diversity and both sides of the plan covered) → [`explain`] (why now, which
+//! key result it serves, what similar partners did, the expected effect with an interval).
+//!
+//! [`engine::Engine`] holds one tenant's read-only state; [`context`] loads what one plan
+//! needs from the store; [`peers`] finds similar partners and peer benchmarks;
+//! [`decision`] scores the engine against a synthetic world's ground truth.
+
+pub mod context;
+pub mod decision;
+pub mod effect;
+pub mod eligibility;
+pub mod engine;
+pub mod explain;
+pub mod peers;
+pub mod simulate;
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use thiserror::Error;
+
+pub use context::PlanContext;
+pub use engine::{Engine, EngineOptions, PlannedAction, Recommendation, Recommendations, WhatIf};
+
+use crate::domain::id::fnv1a64;
+use crate::domain::Id;
+use crate::model::pipeline::{self, PipelineError};
+use crate::model::Registry;
+use crate::store::{LoggedRecommendation, Store, StoreError};
+use crate::vector::VectorIndex;
+
+#[derive(Debug, Error)]
+pub enum NbaError {
+    #[error("plan `{0}` does not exist")]
+    UnknownPlan(String),
+    #[error("plan `{plan}` is {status}; next best actions are for active and draft plans")]
+    PlanNotOpen { plan: String, status: &'static str },
+    #[error("tenant `{0}` has no active model: run `nextbest train` first")]
+    NoModel(String),
+    #[error("invalid what-if: {0}")]
+    InvalidWhatIf(String),
+    #[error("could not read or write the tenant's data")]
+    Store(#[from] StoreError),
+    #[error("could not load the tenant's model")]
+    Pipeline(#[from] PipelineError),
+    #[error("could not load similar partners")]
+    Peers(#[from] peers::PeersError),
+}
+
+/// The engine of a tenant as stored: its catalog, its active model when there is one
+/// (without one every estimate is the prior, and the recommendations say so), and
+/// similar partners when the model carries a profile schema and an index is given.
+pub async fn load_engine(
+    store: &Store,
+    registry: &Registry,
+    index: Option<Arc<dyn VectorIndex>>,
+    tenant: &str,
+    as_of: NaiveDate,
+) -> Result<Engine, NbaError> {
+    let catalog = store.catalog(tenant).await?;
+    let mut engine = Engine::new(tenant, catalog);
+    let active = match pipeline::active_model(registry, tenant) {
+        Ok(found) => Some(found),
+        Err(PipelineError::NoActiveModel(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some((model, card)) = active {
+        let model = Arc::new(model);
+        if let (Some(index), Some(profile)) = (index, model.profile.as_ref()) {
+            let peers = peers::Peers::load(store, tenant, profile, as_of).await?;
+            engine = engine.with_peers(Arc::new(peers), index);
+        }
+        engine = engine.with_model(model, card.version);
+    }
+    Ok(engine)
+}
+
+/// Gives each action an id and logs it with its score, so feedback and the plan's later
+/// outcome can be joined to what was recommended. Ids hash the tenant, plan, kind, rank
+/// and the instant, so two requests never share one.
+pub async fn log(
+    store: &Store,
+    tenant: &str,
+    batch: &mut [Recommendations],
+) -> Result<(), NbaError> {
+    let now = Utc::now();
+    let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+    let mut rows = Vec::new();
+    for recs in batch.iter_mut() {
+        for action in &mut recs.actions {
+            let hash = fnv1a64(
+                tenant
+                    .bytes()
+                    .chain([0])
+                    .chain(recs.plan_id.as_str().bytes())
+                    .chain([0])
+                    .chain(action.kind.bytes())
+                    .chain((action.rank as u64).to_le_bytes())
+                    .chain(nanos.to_le_bytes()),
+            );
+            let id = Id::from_trusted(format!("rec-{hash:016x}"));
+            rows.push(LoggedRecommendation {
+                recommendation_id: id.clone(),
+                plan_id: recs.plan_id.clone(),
+                kind: action.kind.clone(),
+                rank: action.rank as i64,
+                score: action.score,
+                expected_effect: action.expected_effect,
+                effect_low: action.effect_low,
+                effect_high: action.effect_high,
+                basis: action.basis.as_str().to_owned(),
+                responsible: action.responsible.to_owned(),
+                as_of: recs.as_of,
+                model_version: recs.model_version.clone(),
+                created_at: now,
+            });
+            action.recommendation_id = Some(id);
+        }
+    }
+    store.log_recommendations(tenant, &rows).await?;
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
 mod read;
+mod recommendations;
 mod rows;
 mod upsert;
 mod write;
@@ -16,6 +17,7 @@ use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
 pub use read::{Counts, PlanFilter};
+pub use recommendations::LoggedRecommendation;
 pub(crate) use rows::timestamp;
 pub use write::WriteProgress;
 

@@ -528,6 +528,24 @@ impl Store {
         rows.iter().map(feedback).collect()
     }
 
+    /// Feedback on one plan's recommendations, oldest first: the engine respects dismissals.
+    pub async fn plan_feedback(
+        &self,
+        tenant: &str,
+        plan_id: &Id,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let rows = self
+            .fetch(
+                "reading a plan's feedback",
+                "SELECT * FROM feedback WHERE tenant_id = $1 AND plan_id = $2 \
+                 ORDER BY at, recommendation_id",
+                tenant,
+                &[plan_id.to_string()],
+            )
+            .await?;
+        rows.iter().map(feedback).collect()
+    }
+
     /// Everything stored for a tenant, in the shape import reads: for `nextbest export`.
     pub async fn dataset(&self, tenant: &str) -> Result<Dataset, StoreError> {
         let mut data = Dataset {

@@ -5,5 +5,6 @@
 mod helpers;
 mod import;
 mod model;
+mod nba;
 mod store;
 mod vector;

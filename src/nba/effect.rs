@@ -1,0 +1,328 @@
+//! The expected change in a plan's final attainment if one unit of an action is done
+//! now, from three sources blended by precision (each weighs `1 / sd²`):
+//!
+//! - **model**: the outcome model's counterfactual: the plan's snapshot with one more
+//!   done unit of the action, re-predicted, minus the plan as it stands. It conditions on
+//!   the whole profile and on where the plan is (progress, pace, what was done), which
+//!   is what separates an action's effect from "good partners do more of everything".
+//! - **peers**: among similar partners' closed plans, mean attainment of the plans that
+//!   did the action minus those that did not, scaled to one more unit.
+//! - **prior**: a best-practice value per effort and category, wide enough that any
+//!   evidence overrides it; it alone speaks for a tenant with no closed plans.
+
+use serde::Serialize;
+
+use super::peers::ClosedPlan;
+use crate::domain::{ActionSpec, Effort};
+
+/// Where part of an estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Model,
+    Peers,
+    Prior,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Peers => "peers",
+            Self::Prior => "prior",
+        }
+    }
+}
+
+/// One source's estimate and the share of the blend it got.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Component {
+    pub source: Source,
+    pub mean: f64,
+    pub sd: f64,
+    /// Share of the total precision, 0..=1.
+    pub weight: f64,
+}
+
+/// A blended effect: mean and standard deviation in attainment units (0.05 = five
+/// points of target).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub mean: f64,
+    pub sd: f64,
+    pub components: Vec<Component>,
+}
+
+impl Estimate {
+    /// The source with the largest weight.
+    pub fn basis(&self) -> Source {
+        self.components
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight))
+            .map_or(Source::Prior, |c| c.source)
+    }
+
+    /// A central interval at `z` standard deviations (1.2816 for 80%).
+    pub fn interval(&self, z: f64) -> (f64, f64) {
+        (self.mean - z * self.sd, self.mean + z * self.sd)
+    }
+}
+
+/// z of a central 80% normal interval.
+pub const Z80: f64 = 1.281_551_565_5;
+
+/// The model's counterfactual is trusted to no better than this (attainment units), or
+/// a quarter of itself if larger. Its statistical error over tens of thousands of
+/// snapshots is far smaller, but that error does not include unobserved confounding,
+/// which is the error that matters for a decision.
+pub const MODEL_SD_FLOOR: f64 = 0.02;
+pub const MODEL_SD_RELATIVE: f64 = 0.25;
+
+/// Peer evidence needs at least this many closed plans on each side of the comparison.
+pub const MIN_PEER_PLANS: usize = 5;
+/// The raw peer difference still carries selection (plans that did more were run by
+/// more engaged teams), so its sd is never below this.
+pub const PEER_SD_FLOOR: f64 = 0.03;
+
+/// The prior's standard deviation: wide, so that a few dozen plans of evidence win.
+pub const PRIOR_SD: f64 = 0.05;
+
+/// An action done this late in its period has this share of the period left to pay off
+/// in; later, its expected effect on this period shrinks in proportion.
+pub const PAYOFF_SHARE: f64 = 0.25;
+
+/// Share of an action's full effect that lands in this period when `elapsed` of it has
+/// gone.
+pub fn time_left_factor(elapsed: f64) -> f64 {
+    ((1.0 - elapsed) / PAYOFF_SHARE).clamp(0.0, 1.0)
+}
+
+/// How much one more unit adds when `done` units were done in the plan already, relative
+/// to the first unit: activity returns diminish (`ln(2 + n) - ln(1 + n)` over `ln 2`).
+pub fn next_unit_factor(done: f64) -> f64 {
+    let n = done.max(0.0);
+    ((n + 2.0).ln() - (n + 1.0).ln()) / std::f64::consts::LN_2
+}
+
+/// The best-practice prior of the first unit of an action, from its effort and category.
+/// Heavier actions move more; selling and growth act on revenue directly; pure
+/// relationship gestures rarely move a key result within a period ("that's not results,
+/// that's activity"). Deliberately modest: it ranks sensibly and is quickly overruled.
+pub fn prior_mean(spec: &ActionSpec) -> f64 {
+    let by_effort = match spec.effort() {
+        Effort::L => 0.02,
+        Effort::M => 0.04,
+        Effort::H => 0.06,
+    };
+    let by_category = match spec.category.as_str() {
+        "selling" | "growth" => 0.01,
+        "relationship" => -0.01,
+        _ => 0.0,
+    };
+    by_effort + by_category
+}
+
+/// The prior for one more unit of `spec` in a plan that did `done` units, `elapsed` through.
+pub fn prior(spec: &ActionSpec, done: f64, elapsed: f64) -> Component {
+    let scale = next_unit_factor(done) * time_left_factor(elapsed);
+    Component {
+        source: Source::Prior,
+        mean: prior_mean(spec) * scale,
+        sd: PRIOR_SD,
+        weight: 0.0,
+    }
+}
+
+/// The model's estimate of one more unit now, with its trust band: its own standard
+/// error, but never tighter than [`MODEL_SD_FLOOR`] or a quarter of itself. Scaled by
+/// the time left for a late action to pay off.
+pub fn model(mean: f64, se: f64, elapsed: f64) -> Component {
+    let scale = time_left_factor(elapsed);
+    Component {
+        source: Source::Model,
+        mean: mean * scale,
+        sd: MODEL_SD_FLOOR
+            .max(se * scale)
+            .max(MODEL_SD_RELATIVE * (mean * scale).abs()),
+        weight: 0.0,
+    }
+}
+
+/// What similar partners' closed plans say about a kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeerComparison {
+    pub plans_with: usize,
+    pub plans_without: usize,
+    pub mean_with: f64,
+    pub mean_without: f64,
+    /// Mean units of the kind in the plans that did it.
+    pub units_with: f64,
+}
+
+impl PeerComparison {
+    pub fn difference(&self) -> f64 {
+        self.mean_with - self.mean_without
+    }
+}
+
+/// Compares similar partners' closed plans that did `kind` with those that did not;
+/// `None` when either side has fewer than [`MIN_PEER_PLANS`] plans with a known outcome.
+pub fn compare_peers<'a>(
+    plans: impl IntoIterator<Item = &'a ClosedPlan>,
+    kind: &str,
+) -> Option<(PeerComparison, f64)> {
+    let (mut with, mut without) = (Moments::default(), Moments::default());
+    let mut units = 0.0;
+    for plan in plans {
+        let Some(a) = plan.attainment.filter(|a| a.is_finite()) else {
+            continue;
+        };
+        match plan.kinds.get(kind).copied().filter(|q| *q > 0.0) {
+            Some(q) => {
+                with.push(a);
+                units += q;
+            }
+            None => without.push(a),
+        }
+    }
+    if with.n < MIN_PEER_PLANS || without.n < MIN_PEER_PLANS {
+        return None;
+    }
+    let se = (with.var() / with.n as f64 + without.var() / without.n as f64).sqrt();
+    Some((
+        PeerComparison {
+            plans_with: with.n,
+            plans_without: without.n,
+            mean_with: with.mean(),
+            mean_without: without.mean(),
+            units_with: units / with.n as f64,
+        },
+        se,
+    ))
+}
+
+/// The peers' difference as the effect of one more unit now: the difference is that of
+/// doing the kind (`units_with` units on average, `ln(1 + units)` in the diminishing
+/// scale) over a whole plan, so it is rescaled to the next unit and the time left.
+pub fn peers(comparison: &PeerComparison, se: f64, done: f64, elapsed: f64) -> Component {
+    let whole = (1.0 + comparison.units_with.max(1.0)).ln() / std::f64::consts::LN_2;
+    let scale = next_unit_factor(done) * time_left_factor(elapsed) / whole.max(1.0);
+    Component {
+        source: Source::Peers,
+        mean: comparison.difference() * scale,
+        sd: PEER_SD_FLOOR.max(se * scale),
+        weight: 0.0,
+    }
+}
+
+/// Precision-weighted blend; the weights are written back into the components.
+pub fn blend(mut components: Vec<Component>) -> Estimate {
+    let precision: Vec<f64> = components
+        .iter()
+        .map(|c| 1.0 / c.sd.max(1e-6).powi(2))
+        .collect();
+    let total: f64 = precision.iter().sum();
+    if components.is_empty() || !total.is_finite() || total <= 0.0 {
+        return Estimate {
+            mean: 0.0,
+            sd: PRIOR_SD,
+            components,
+        };
+    }
+    let mut mean = 0.0;
+    for (c, p) in components.iter_mut().zip(&precision) {
+        c.weight = p / total;
+        mean += c.weight * c.mean;
+    }
+    Estimate {
+        mean,
+        sd: (1.0 / total).sqrt(),
+        components,
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Moments {
+    n: usize,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Moments {
+    fn push(&mut self, x: f64) {
+        self.n += 1;
+        self.sum += x;
+        self.sum_sq += x * x;
+    }
+
+    fn mean(&self) -> f64 {
+        self.sum / self.n.max(1) as f64
+    }
+
+    /// Sample variance (n - 1).
+    fn var(&self) -> f64 {
+        if self.n < 2 {
+            return 0.0;
+        }
+        let m = self.mean();
+        ((self.sum_sq - self.n as f64 * m * m) / (self.n - 1) as f64).max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_blend_weighs_by_precision() {
+        let e = blend(vec![
+            Component {
+                source: Source::Model,
+                mean: 0.10,
+                sd: 0.02,
+                weight: 0.0,
+            },
+            Component {
+                source: Source::Prior,
+                mean: 0.0,
+                sd: 0.04,
+                weight: 0.0,
+            },
+        ]);
+        // Precisions 2500 and 625: weights 0.8 and 0.2.
+        assert!((e.components[0].weight - 0.8).abs() < 1e-12);
+        assert!((e.mean - 0.08).abs() < 1e-12);
+        assert!((e.sd - (1.0f64 / 3125.0).sqrt()).abs() < 1e-12);
+        assert_eq!(e.basis(), Source::Model);
+    }
+
+    #[test]
+    fn returns_diminish_and_late_actions_count_less() {
+        assert!((next_unit_factor(0.0) - 1.0).abs() < 1e-12);
+        assert!(next_unit_factor(3.0) < next_unit_factor(1.0));
+        assert_eq!(time_left_factor(0.5), 1.0);
+        assert!((time_left_factor(0.9) - 0.4).abs() < 1e-9);
+        assert_eq!(time_left_factor(1.0), 0.0);
+    }
+
+    #[test]
+    fn peer_evidence_needs_plans_on_both_sides() {
+        let plan = |a: f64, q: f64| ClosedPlan {
+            plan_id: crate::domain::Id::parse("p").unwrap(),
+            end_date: chrono::NaiveDate::MIN,
+            attainment: Some(a),
+            hit: Some(a >= 1.0),
+            template: None,
+            kinds: [("qbr".to_owned(), q)].into_iter().collect(),
+        };
+        let few: Vec<_> = (0..4).map(|i| plan(1.0 + f64::from(i) * 0.01, 1.0)).collect();
+        assert!(compare_peers(&few, "qbr").is_none());
+        let mut many: Vec<_> = (0..6).map(|i| plan(1.1 + f64::from(i) * 0.01, 1.0)).collect();
+        many.extend((0..6).map(|i| plan(0.9 + f64::from(i) * 0.01, 0.0)));
+        let (c, se) = compare_peers(&many, "qbr").unwrap();
+        assert!((c.difference() - 0.2).abs() < 1e-9);
+        assert!(se > 0.0);
+        let p = peers(&c, se, 0.0, 0.0);
+        assert!((p.mean - 0.2).abs() < 1e-9, "one unit done on average: no rescaling");
+    }
+}

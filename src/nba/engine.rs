@@ -1,0 +1,553 @@
+//! The engine: for one plan, candidates → eligibility → effect estimate → arbitration →
+//! explanation. It holds one tenant's read-only state (catalog, active model, similar
+//! partners) and does no I/O but the vector search, so one engine serves many requests.
+
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use serde::Serialize;
+
+use super::context::PlanContext;
+use super::effect::{self, Component, Estimate, PeerComparison, Source, Z80};
+use super::eligibility::{Facts, Ineligible};
+use super::explain::{self, KrStanding};
+use super::peers::{ClosedPlan, Peers};
+use super::NbaError;
+use crate::domain::{Activity, ActivityStatus, ActionSpec, Catalog, Effort, Id, Responsible};
+use crate::features::Snapshot;
+use crate::model::outcome::{OutcomeModel, Prediction};
+use crate::vector::{Filter, VectorIndex};
+
+/// Knobs of arbitration and evidence; the defaults are the documented behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineOptions {
+    /// Similar partners whose closed plans are evidence.
+    pub neighbours: usize,
+    /// Attainment points one hour of effort is worth: a 40-hour action must promise
+    /// 0.02 more than a half-hour one to rank above it.
+    pub cost_per_hour: f64,
+    /// Each pick already taken from a category multiplies the next one's score by this,
+    /// so the top k is not five selling plays.
+    pub diversity: f64,
+    /// Days from as_of to the suggested due date, by effort (L, M, H).
+    pub due_days: [u64; 3],
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            neighbours: 50,
+            cost_per_hour: 0.0005,
+            diversity: 0.85,
+            due_days: [7, 14, 30],
+        }
+    }
+}
+
+/// One ranked action with its reasons.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// Set when the recommendation is logged; joins feedback and outcomes to it.
+    pub recommendation_id: Option<Id>,
+    pub rank: usize,
+    pub kind: String,
+    pub label: String,
+    pub category: String,
+    /// Who does it: vendor, partner or joint.
+    pub responsible: &'static str,
+    pub effort: Effort,
+    pub due_date: NaiveDate,
+    /// Expected change of the plan's final attainment (0.05 = 5 points of target).
+    pub expected_effect: f64,
+    pub effect_low: f64,
+    pub effect_high: f64,
+    /// effect × relevance × urgency − effort cost: what the ranking sorts by.
+    pub score: f64,
+    /// The source that weighs most in the estimate.
+    pub basis: Source,
+    pub explanation: Explanation,
+}
+
+/// The reasons behind one recommendation, as data and as sentences.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub why_now: String,
+    pub serves: Option<KrStanding>,
+    pub similar_partners: Option<PeerComparison>,
+    pub effect: Estimate,
+    pub relevance: f64,
+    pub urgency: f64,
+    pub effort_cost: f64,
+    /// The sentences a manager reads, in order.
+    pub reasons: Vec<String>,
+}
+
+/// A candidate that was filtered out, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Excluded {
+    pub kind: String,
+    #[serde(flatten)]
+    pub why: Ineligible,
+}
+
+/// Everything the engine says about one plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendations {
+    pub plan_id: Id,
+    pub partner_id: Id,
+    pub as_of: NaiveDate,
+    pub model_version: Option<String>,
+    /// True when no learned evidence exists (no active model, no similar partners'
+    /// history): every estimate is the best-practice prior.
+    pub cold_start: bool,
+    pub prediction: Option<Prediction>,
+    /// Similar partners consulted for evidence.
+    pub neighbours: usize,
+    pub actions: Vec<Recommendation>,
+    pub excluded: Vec<Excluded>,
+}
+
+/// An eligible candidate with its estimate, before ranking.
+#[derive(Debug, Clone)]
+pub struct Scored<'a> {
+    pub spec: &'a ActionSpec,
+    pub estimate: Estimate,
+    pub peers: Option<PeerComparison>,
+    pub served: Option<KrStanding>,
+    pub relevance: f64,
+    pub urgency: f64,
+    pub cost: f64,
+    pub score: f64,
+}
+
+/// One tenant's engine.
+pub struct Engine {
+    tenant: String,
+    catalog: Catalog,
+    model: Option<Arc<OutcomeModel>>,
+    model_version: Option<String>,
+    peers: Option<Arc<Peers>>,
+    index: Option<Arc<dyn VectorIndex>>,
+    options: EngineOptions,
+}
+
+/// Planned activities for a what-if question.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct PlannedAction {
+    pub kind: String,
+    /// Defaults to 1.
+    #[serde(default = "one")]
+    pub quantity: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The predicted outcome before and after planned activities.
+#[derive(Debug, Clone, Serialize)]
+pub struct WhatIf {
+    pub plan_id: Id,
+    pub model_version: Option<String>,
+    pub before: Prediction,
+    pub after: Prediction,
+    pub delta_expected_attainment: f64,
+    pub delta_p_hit: f64,
+}
+
+impl Engine {
+    pub fn new(tenant: impl Into<String>, catalog: Catalog) -> Self {
+        Self {
+            tenant: tenant.into(),
+            catalog,
+            model: None,
+            model_version: None,
+            peers: None,
+            index: None,
+            options: EngineOptions::default(),
+        }
+    }
+
+    /// With the tenant's active outcome model (counterfactual estimates and predictions).
+    pub fn with_model(mut self, model: Arc<OutcomeModel>, version: impl Into<String>) -> Self {
+        self.model = Some(model);
+        self.model_version = Some(version.into());
+        self
+    }
+
+    /// With similar partners' closed plans as evidence.
+    pub fn with_peers(mut self, peers: Arc<Peers>, index: Arc<dyn VectorIndex>) -> Self {
+        self.peers = Some(peers);
+        self.index = Some(index);
+        self
+    }
+
+    pub fn with_options(mut self, options: EngineOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn model_version(&self) -> Option<&str> {
+        self.model_version.as_deref()
+    }
+
+    /// Eligible candidates with reasons for the others, in catalog order.
+    pub fn eligibility<'a>(&'a self, facts: &Facts) -> (Vec<&'a ActionSpec>, Vec<Excluded>) {
+        let mut eligible = Vec::new();
+        let mut excluded = Vec::new();
+        for spec in self.catalog.iter() {
+            match facts.check(spec) {
+                Ok(()) => eligible.push(spec),
+                Err(why) => excluded.push(Excluded {
+                    kind: spec.kind.clone(),
+                    why,
+                }),
+            }
+        }
+        (eligible, excluded)
+    }
+
+    /// Similar partners' closed plans, pooled, and how many partners they came from.
+    /// A failed search is logged and treated as "no peer evidence": a recommendation
+    /// from the model and prior beats an error.
+    fn neighbour_plans(&self, ctx: &PlanContext) -> (usize, Vec<&ClosedPlan>) {
+        let (Some(peers), Some(index)) = (&self.peers, &self.index) else {
+            return (0, Vec::new());
+        };
+        let partner = ctx.record.plan.partner_id.as_str();
+        match peers.similar(
+            index.as_ref(),
+            &self.tenant,
+            partner,
+            self.options.neighbours,
+            &Filter::default(),
+        ) {
+            Ok(hits) => {
+                let plans: Vec<&ClosedPlan> = hits
+                    .iter()
+                    .flat_map(|h| peers.closed_plans(h.partner_id.as_str()))
+                    .filter(|p| p.end_date <= ctx.as_of)
+                    .collect();
+                (hits.len(), plans)
+            }
+            Err(error) => {
+                tracing::warn!(partner, error = %crate::report::Report(&error), "similar-partner search failed; no peer evidence");
+                (0, Vec::new())
+            }
+        }
+    }
+
+    /// Scores every eligible candidate of a plan (unranked), with the plan's prediction.
+    pub fn score<'a>(
+        &'a self,
+        ctx: &PlanContext,
+        facts: &Facts,
+        eligible: &[&'a ActionSpec],
+    ) -> (Vec<Scored<'a>>, Option<Prediction>, usize) {
+        let elapsed = ctx.record.plan.elapsed(ctx.as_of);
+        let standings = explain::standings(&ctx.record, ctx.as_of);
+        let (neighbours, plans) = self.neighbour_plans(ctx);
+        let mut counterfactual = self
+            .model
+            .as_deref()
+            .map(|model| Counterfactual::new(model, ctx));
+        let prediction = counterfactual.as_ref().map(|c| c.base_prediction);
+        let partner_type = ctx
+            .partner
+            .as_ref()
+            .and_then(|p| p.partner_type)
+            .map(|t| t.as_str());
+        let scored = eligible
+            .iter()
+            .map(|&spec| {
+                let done = facts.units_done(&spec.kind);
+                let mut components: Vec<Component> = Vec::with_capacity(3);
+                let learned = self.model.as_deref().and_then(|m| m.effects.as_ref()).and_then(
+                    |effects| effects.effect(&spec.kind, partner_type, done),
+                );
+                match (learned, counterfactual.as_mut()) {
+                    (Some((mean, se)), _) => components.push(effect::model(mean, se, elapsed)),
+                    (None, Some(cf)) => {
+                        components.push(effect::model(cf.effect(&spec.kind), 0.0, elapsed));
+                    }
+                    (None, None) => {}
+                }
+                let peers = effect::compare_peers(plans.iter().copied(), &spec.kind);
+                if let Some((comparison, se)) = &peers {
+                    components.push(effect::peers(comparison, *se, done, elapsed));
+                }
+                components.push(effect::prior(spec, done, elapsed));
+                let estimate = effect::blend(components);
+                let served = explain::served_kr(spec, &standings).cloned();
+                let relevance = explain::relevance(spec, &standings);
+                let urgency = explain::urgency(served.as_ref());
+                let cost = self.options.cost_per_hour * spec.effort_hours;
+                let score = estimate.mean * relevance * urgency - cost;
+                Scored {
+                    spec,
+                    estimate,
+                    peers: peers.map(|(c, _)| c),
+                    served,
+                    relevance,
+                    urgency,
+                    cost,
+                    score,
+                }
+            })
+            .collect();
+        (scored, prediction, neighbours)
+    }
+
+    /// The top `k` next best actions of a plan, with reasons; nothing is logged here
+    /// (see `store::Store::log_recommendations`).
+    pub fn recommend(&self, ctx: &PlanContext, k: usize) -> Recommendations {
+        let facts = Facts::of(ctx);
+        let (eligible, excluded) = self.eligibility(&facts);
+        let (scored, prediction, neighbours) = self.score(ctx, &facts, &eligible);
+        let cold_start = scored
+            .iter()
+            .all(|s| s.estimate.basis() == Source::Prior)
+            && self.model.is_none();
+        let picks = arbitrate(scored, k, self.options.diversity);
+        let stage = facts.journey_stage.map(|s| s.as_str());
+        let actions = picks
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| self.present(i + 1, s, ctx.as_of, stage, neighbours))
+            .collect();
+        Recommendations {
+            plan_id: ctx.record.plan.plan_id.clone(),
+            partner_id: ctx.record.plan.partner_id.clone(),
+            as_of: ctx.as_of,
+            model_version: self.model_version.clone(),
+            cold_start,
+            prediction,
+            neighbours,
+            actions,
+            excluded,
+        }
+    }
+
+    fn present(
+        &self,
+        rank: usize,
+        s: Scored<'_>,
+        as_of: NaiveDate,
+        stage: Option<&str>,
+        neighbours: usize,
+    ) -> Recommendation {
+        let (low, high) = s.estimate.interval(Z80);
+        let mut reasons = vec![explain::why_now(s.spec, s.served.as_ref(), stage)];
+        if let Some(c) = &s.peers {
+            reasons.push(explain::peers_sentence(neighbours, c));
+        }
+        reasons.push(explain::effect_sentence(&s.estimate));
+        let effort = s.spec.effort();
+        let due_days = match effort {
+            Effort::L => self.options.due_days[0],
+            Effort::M => self.options.due_days[1],
+            Effort::H => self.options.due_days[2],
+        };
+        Recommendation {
+            recommendation_id: None,
+            rank,
+            kind: s.spec.kind.clone(),
+            label: s.spec.label.clone(),
+            category: s.spec.category.clone(),
+            responsible: s.spec.responsible.as_str(),
+            effort,
+            due_date: as_of
+                .checked_add_days(Days::new(due_days))
+                .unwrap_or(as_of),
+            expected_effect: s.estimate.mean,
+            effect_low: low,
+            effect_high: high,
+            score: s.score,
+            basis: s.estimate.basis(),
+            explanation: Explanation {
+                why_now: reasons[0].clone(),
+                serves: s.served,
+                similar_partners: s.peers,
+                effect: s.estimate,
+                relevance: s.relevance,
+                urgency: s.urgency,
+                effort_cost: s.cost,
+                reasons,
+            },
+        }
+    }
+
+    /// How the predicted outcome changes if `added` activities are done (counted as done
+    /// now): the same model and features as every prediction.
+    pub fn what_if(&self, ctx: &PlanContext, added: &[PlannedAction]) -> Result<WhatIf, NbaError> {
+        let model = self
+            .model
+            .as_deref()
+            .ok_or_else(|| NbaError::NoModel(self.tenant.clone()))?;
+        for a in added {
+            if !a.quantity.is_finite() || a.quantity <= 0.0 || a.quantity > 1000.0 {
+                return Err(NbaError::InvalidWhatIf(format!(
+                    "quantity of `{}` must be a number in (0, 1000], got {}",
+                    a.kind, a.quantity
+                )));
+            }
+            if crate::domain::id::parse_category(&a.kind).is_err() {
+                return Err(NbaError::InvalidWhatIf(format!(
+                    "`{}` is not a valid activity kind",
+                    a.kind
+                )));
+            }
+        }
+        let mut cf = Counterfactual::new(model, ctx);
+        let before = cf.base_prediction;
+        for a in added {
+            cf.snapshot.record.activities.push(done_now(ctx, &a.kind, a.quantity));
+        }
+        let after = cf.predict();
+        Ok(WhatIf {
+            plan_id: ctx.record.plan.plan_id.clone(),
+            model_version: self.model_version.clone(),
+            before,
+            after,
+            delta_expected_attainment: after.expected_attainment - before.expected_attainment,
+            delta_p_hit: after.p_hit - before.p_hit,
+        })
+    }
+}
+
+/// A done activity of `kind` on the context's as_of, for counterfactual rows.
+fn done_now(ctx: &PlanContext, kind: &str, quantity: f64) -> Activity {
+    Activity {
+        activity_id: Id::from_trusted(format!("whatif-{kind}")),
+        plan_id: ctx.record.plan.plan_id.clone(),
+        kind: kind.to_owned(),
+        date: ctx.as_of,
+        quantity,
+        status: ActivityStatus::Done,
+        responsible: None,
+        kr_id: None,
+    }
+}
+
+/// The plan's serving snapshot and its prediction, re-predicted with one more activity
+/// per candidate (pushed, predicted, popped: one snapshot for all candidates).
+struct Counterfactual<'m> {
+    model: &'m OutcomeModel,
+    snapshot: Snapshot,
+    partner: Option<crate::domain::Partner>,
+    base_raw: f64,
+    base_prediction: Prediction,
+    row: Vec<f64>,
+    z: Vec<f64>,
+}
+
+impl<'m> Counterfactual<'m> {
+    fn new(model: &'m OutcomeModel, ctx: &PlanContext) -> Self {
+        let snapshot = Snapshot::serving(&ctx.record, ctx.as_of);
+        let mut cf = Self {
+            model,
+            snapshot,
+            partner: ctx.partner.clone(),
+            base_raw: 0.0,
+            base_prediction: Prediction {
+                p_hit: 0.0,
+                expected_attainment: 0.0,
+                interval_low: 0.0,
+                interval_high: 0.0,
+            },
+            row: Vec::with_capacity(model.schema.width()),
+            z: Vec::with_capacity(model.scaler.width()),
+        };
+        cf.base_raw = cf.raw();
+        cf.base_prediction = cf.predict();
+        cf
+    }
+
+    fn fill_row(&mut self) {
+        self.row.clear();
+        self.model
+            .schema
+            .write_row(&self.snapshot, self.partner.as_ref(), &mut self.row);
+    }
+
+    /// The unclamped attainment score, so differences near 0 or 2 are not cut off.
+    fn raw(&mut self) -> f64 {
+        self.fill_row();
+        self.z.clear();
+        self.model.scaler.transform_into(&self.row, &mut self.z);
+        self.model.attainment.score(&self.z)
+    }
+
+    fn predict(&mut self) -> Prediction {
+        self.fill_row();
+        self.model.predict(&self.row, self.snapshot.fraction)
+    }
+
+    /// Change in expected final attainment from one more unit of `kind` done now.
+    fn effect(&mut self, kind: &str) -> f64 {
+        let activity = Activity {
+            activity_id: Id::from_trusted("counterfactual".to_owned()),
+            plan_id: self.snapshot.record.plan.plan_id.clone(),
+            kind: kind.to_owned(),
+            date: self.snapshot.as_of,
+            quantity: 1.0,
+            status: ActivityStatus::Done,
+            responsible: None,
+            kr_id: None,
+        };
+        self.snapshot.record.activities.push(activity);
+        let with = self.raw();
+        self.snapshot.record.activities.pop();
+        with - self.base_raw
+    }
+}
+
+/// Greedy top-k by score with a category diversity discount, then a swap so that both
+/// sides of a mutual plan have something to do: when the picks leave the vendor (or the
+/// partner) with nothing and an eligible action for that side exists, the last pick
+/// gives way to the best one. A joint action counts for both sides.
+pub fn arbitrate(mut scored: Vec<Scored<'_>>, k: usize, diversity: f64) -> Vec<Scored<'_>> {
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.spec.kind.cmp(&b.spec.kind)));
+    let mut picks: Vec<Scored<'_>> = Vec::with_capacity(k);
+    while picks.len() < k && !scored.is_empty() {
+        let adjusted = |s: &Scored<'_>| {
+            let same = picks
+                .iter()
+                .filter(|p| p.spec.category == s.spec.category)
+                .count();
+            let discount = diversity.powi(same as i32);
+            if s.score >= 0.0 {
+                s.score * discount
+            } else {
+                s.score / discount
+            }
+        };
+        let best = scored
+            .iter()
+            .enumerate()
+            .max_by(|(ia, a), (ib, b)| adjusted(a).total_cmp(&adjusted(b)).then(ib.cmp(ia)))
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => picks.push(scored.remove(i)),
+            None => break,
+        }
+    }
+    for side in [Responsible::Vendor, Responsible::Partner] {
+        let covers = |s: &Scored<'_>| {
+            s.spec.responsible == side || s.spec.responsible == Responsible::Joint
+        };
+        if picks.len() < 2 || picks.iter().any(covers) {
+            continue;
+        }
+        if let Some(i) = scored.iter().position(covers) {
+            let last = picks.len() - 1;
+            // Keep the other side covered: never swap out the only pick that covers it.
+            picks[last] = scored.remove(i);
+        }
+    }
+    picks
+}
