@@ -471,6 +471,7 @@ pub fn train(
         hit: HitModel::FromAttainment,
         level: params.level,
         buckets,
+        profile: None, // fitted on the partners by pipeline::train_tenant
     };
     let mut chosen: Option<(f64, usize)> = None;
     for (i, (family, hit, fit_seconds)) in candidates.iter().enumerate() {
