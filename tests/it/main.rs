@@ -5,5 +5,6 @@
 mod helpers;
 mod import;
 mod model;
+mod peers;
 mod store;
 mod vector;
