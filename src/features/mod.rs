@@ -8,6 +8,9 @@
 //!   so a serving row has exactly the columns the model was trained on.
 //! - [`TrainingSet`] turns closed plans into labelled rows with a time split, and
 //!   [`write_csv`] exports them for the scikit-learn peer comparison.
+//! - [`ProfileSchema`] turns a partner profile and its [`RecentMix`] of activities into a
+//!   fixed-length vector for similar-partner search; it is fitted on the tenant's
+//!   partners and saved with the model, like the feature schema.
 //!
 //! Missing values are never silently zero: every field that can be unknown has a
 //! `…:missing` indicator column and is imputed with its training median.
@@ -16,6 +19,7 @@
 //! contract keeps no profile history), so a closed plan is seen with today's type, tier,
 //! relationship and journey stage and scores. Tenure is computed at the snapshot date.
 
+mod profile;
 mod schema;
 mod snapshot;
 mod training;
@@ -23,6 +27,9 @@ mod training;
 #[cfg(test)]
 mod tests;
 
+pub use profile::{
+    profile_as_of, ProfileSchema, RecentMix, Standard, BLOCK_WEIGHTS, PROFILE_VERSION, RECENT_DAYS,
+};
 pub use schema::{FeatureSchema, FitOptions, SCHEMA_VERSION};
 pub(crate) use snapshot::date_at;
 pub use snapshot::{snapshot, Snapshot};
@@ -61,6 +68,9 @@ pub enum FeatureError {
     /// A serialised schema from another version of this code.
     #[error("feature schema version {found} is not supported (this build reads version {expected}); retrain the model")]
     UnsupportedSchema { found: u32, expected: u32 },
+    /// A serialised profile schema from another version of this code.
+    #[error("profile schema version {found} is not supported (this build reads version {expected}); retrain the model and reindex")]
+    UnsupportedProfileSchema { found: u32, expected: u32 },
     #[error("writing the feature export: {0}")]
     Io(#[from] std::io::Error),
     #[error("writing the feature export: {0}")]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::FeatureSchema;
+use crate::features::{FeatureSchema, ProfileSchema};
 
 /// Centres and scales the columns that vary in training; constant columns are dropped,
 /// since they carry nothing and make the solvers' problems ill-posed.
@@ -136,6 +136,11 @@ pub struct OutcomeModel {
     /// or on too little data.
     #[serde(default)]
     pub effects: Option<super::effects::EffectModel>,
+    /// How partners become profile vectors for similar-partner search, fitted on the
+    /// tenant's partners when the model was trained, so the index and the queries agree.
+    /// `None` for models saved before profile vectors existed (they still predict).
+    #[serde(default)]
+    pub profile: Option<ProfileSchema>,
 }
 
 /// Attainment is capped at 2 by definition and cannot be negative.

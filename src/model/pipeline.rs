@@ -13,8 +13,11 @@ use super::outcome::{OutcomeModel, Prediction};
 use super::registry::{ModelCard, Registry, RegistryError};
 use super::train::{train, ModelError, TrainParams, TrainReport};
 use crate::domain::id::fnv1a64;
-use crate::domain::{Id, Partner};
-use crate::features::{FeatureError, Snapshot, TrainingSet, DEFAULT_FRACTIONS, SCHEMA_VERSION};
+use crate::domain::{Id, Partner, PlanRecord, PlanStatus};
+use crate::features::{
+    profile_as_of, FeatureError, ProfileSchema, RecentMix, Snapshot, TrainingSet,
+    DEFAULT_FRACTIONS, SCHEMA_VERSION,
+};
 use crate::store::{PlanFilter, Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -76,8 +79,9 @@ fn fingerprint(set: &TrainingSet) -> String {
     format!("{:016x}", fnv1a64(bytes))
 }
 
-/// Trains on the tenant's closed plans, saves a new version and activates it. A failure
-/// at any step leaves the registry, and the active version, as they were.
+/// Trains on the tenant's closed plans, fits the profile schema on its partners (as of the
+/// newest done activity, or today), saves a new version and activates it. A failure at
+/// any step leaves the registry, and the active version, as they were.
 pub async fn train_tenant(
     store: &Store,
     registry: &Registry,
@@ -86,9 +90,19 @@ pub async fn train_tenant(
     progress: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(ModelCard, TrainReport), PipelineError> {
     let started = Instant::now();
-    progress("reading closed plans");
-    let closed = store.closed_plans(tenant).await?;
-    let partners = partners_by_id(store, tenant).await?;
+    progress("reading plans");
+    // One read serves both: closed plans train the outcome model, and every plan's
+    // recent activities describe the partners for the profile schema.
+    let (closed, open): (Vec<PlanRecord>, Vec<PlanRecord>) = store
+        .plans(tenant, PlanFilter::default())
+        .await?
+        .into_iter()
+        .partition(|r| r.plan.status == PlanStatus::Closed);
+    let partner_list = store.partners(tenant).await?;
+    let partners: HashMap<String, Partner> = partner_list
+        .iter()
+        .map(|p| (p.partner_id.to_string(), p.clone()))
+        .collect();
     let catalog = store.catalog(tenant).await?;
     let set = TrainingSet::build(&closed, &partners, &catalog, &DEFAULT_FRACTIONS)?;
     progress("fitting models");
@@ -102,6 +116,15 @@ pub async fn train_tenant(
         Err(e) => tracing::warn!(tenant, error = %e, "no effect model"),
     }
     let now = Utc::now();
+    let as_of = profile_as_of(closed.iter().chain(&open), now.date_naive());
+    let mixes = RecentMix::of_partners(closed.iter().chain(&open), &catalog, as_of);
+    let profile = ProfileSchema::fit(&partner_list, &mixes, &catalog, as_of);
+    let profile_notes = serde_json::json!({
+        "dimension": profile.dimension(),
+        "as_of": as_of,
+        "partners": profile.fitted_on,
+    });
+    trained.model.profile = Some(profile);
     let kept: Vec<&str> = trained
         .report
         .families
@@ -128,6 +151,7 @@ pub async fn train_tenant(
             "cutoff": trained.report.cutoff,
             "calibration_cutoff": trained.report.calibration_cutoff,
             "params": trained.report.params,
+            "profile": profile_notes,
         }),
     };
     progress("saving the model");

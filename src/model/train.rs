@@ -472,6 +472,7 @@ pub fn train(
         level: params.level,
         buckets,
         effects: None,
+        profile: None, // fitted on the partners by pipeline::train_tenant
     };
     let mut chosen: Option<(f64, usize)> = None;
     for (i, (family, hit, fit_seconds)) in candidates.iter().enumerate() {

@@ -6,5 +6,6 @@ mod helpers;
 mod import;
 mod model;
 mod nba;
+mod peers;
 mod store;
 mod vector;
