@@ -36,8 +36,9 @@ const RIDGE_TYPE: f64 = 2e-3;
 /// Ridge penalty (relative) of the nuisance regressions of treatments on features.
 const RIDGE_NUISANCE: f64 = 1e-3;
 
-/// One decision point: the standardised snapshot features, the outcome model's
-/// prediction, the realised final attainment, the treatments and the partner type.
+/// One decision point: the standardised snapshot features (plus the partner's mean
+/// attainment in its other closed plans), the outcome model's prediction, the realised
+/// final attainment, the treatments and the partner type.
 pub struct DecisionRow {
     pub z: Vec<f64>,
     pub predicted: f64,
@@ -102,15 +103,21 @@ impl EffectModel {
         let t = centred(Array2::from_shape_fn((n, keep.len()), |(i, k)| {
             rows[i].treatment[keep[k]]
         }));
+        // The outcome's residual is partialled on the same features too: the outcome
+        // model saw most of them, but not the partner's record in its other plans.
+        let y0: Array1<f64> = rows.iter().map(|r| r.attainment - r.predicted).collect();
+        let y0 = &y0 - y0.mean().unwrap_or(0.0);
+        let mut targets = t.clone();
+        targets.push_column(y0.view()).map_err(|e| EffectError::Singular(e.to_string()))?;
         let mut gram = z.t().dot(&z);
         add_ridge(&mut gram, RIDGE_NUISANCE * n as f64, 0..width);
         let coef = gram
-            .solvec(&z.t().dot(&t))
+            .solvec(&z.t().dot(&targets))
             .map_err(|e| EffectError::Singular(e.to_string()))?;
-        let t_res = &t - &z.dot(&coef);
+        let residuals = &targets - &z.dot(&coef);
         drop(z);
-        let y_res: Array1<f64> = rows.iter().map(|r| r.attainment - r.predicted).collect();
-        let y_res = &y_res - y_res.mean().unwrap_or(0.0);
+        let t_res = residuals.slice(ndarray::s![.., ..keep.len()]).to_owned();
+        let y_res = residuals.column(keep.len()).to_owned();
 
         // Types with enough rows get a deviation.
         let mut type_counts: HashMap<&str, usize> = HashMap::new();
@@ -303,6 +310,16 @@ pub fn decision_rows(
         .enumerate()
         .map(|(i, k)| (k.as_str(), i))
         .collect();
+    // The partner's record in its other closed plans (leave this one out): what the
+    // snapshot's profile fields only approximate, the partner's own level.
+    let mut by_partner: HashMap<&str, (f64, usize)> = HashMap::new();
+    for r in closed {
+        if let Some(a) = r.attainment() {
+            let e = by_partner.entry(r.plan.partner_id.as_str()).or_default();
+            e.0 += a;
+            e.1 += 1;
+        }
+    }
     let mut out = Vec::new();
     let (mut before, mut after) = (vec![0.0; kinds.len()], vec![0.0; kinds.len()]);
     for &i in &set.split.train {
@@ -333,9 +350,22 @@ pub fn decision_rows(
                 }
             }
         }
-        let mut z = Vec::with_capacity(model.scaler.width());
+        let mut z = Vec::with_capacity(model.scaler.width() + 2);
         model.scaler.transform_into(set.row(i), &mut z);
         let predicted = model.attainment.score(&z);
+        let own = record.attainment();
+        let (sum, count) = by_partner
+            .get(record.plan.partner_id.as_str())
+            .copied()
+            .unwrap_or_default();
+        let (sum, count) = match own {
+            Some(a) if count > 0 => (sum - a, count - 1),
+            _ => (sum, count),
+        };
+        match count {
+            0 => z.extend([0.0, 1.0]),
+            c => z.extend([sum / c as f64 - 1.0, 0.0]),
+        }
         out.push(DecisionRow {
             z,
             predicted,

@@ -23,8 +23,10 @@ use crate::vector::{Filter, VectorIndex};
 pub struct EngineOptions {
     /// Similar partners whose closed plans are evidence.
     pub neighbours: usize,
-    /// Attainment points one hour of effort is worth: a 40-hour action must promise
-    /// 0.02 more than a half-hour one to rank above it.
+    /// Attainment (1.0 = the whole target) one hour of effort costs: a 40-hour action
+    /// must promise 0.4 points more than a half-hour one to rank above it. Small on
+    /// purpose: on the synthetic world the heavy actions are the ones that move plans
+    /// most, and a larger cost gave up measured uplift (see docs/BENCHMARKS.md).
     pub cost_per_hour: f64,
     /// Each pick already taken from a category multiplies the next one's score by this,
     /// so the top k is not five selling plays.
@@ -37,7 +39,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             neighbours: 50,
-            cost_per_hour: 0.0005,
+            cost_per_hour: 0.0001,
             diversity: 0.85,
             due_days: [7, 14, 30],
         }
@@ -211,12 +213,12 @@ impl Engine {
         (eligible, excluded)
     }
 
-    /// Similar partners' closed plans, pooled, and how many partners they came from.
-    /// A failed search is logged and treated as "no peer evidence": a recommendation
-    /// from the model and prior beats an error.
-    fn neighbour_plans(&self, ctx: &PlanContext) -> (usize, Vec<&ClosedPlan>) {
+    /// Similar partners' closed plans (ended by as_of), one slice per partner. A failed
+    /// search is logged and treated as "no peer evidence": a recommendation from the
+    /// model and prior beats an error.
+    fn neighbour_plans(&self, ctx: &PlanContext) -> Vec<&[ClosedPlan]> {
         let (Some(peers), Some(index)) = (&self.peers, &self.index) else {
-            return (0, Vec::new());
+            return Vec::new();
         };
         let partner = ctx.record.plan.partner_id.as_str();
         match peers.similar(
@@ -226,17 +228,18 @@ impl Engine {
             self.options.neighbours,
             &Filter::default(),
         ) {
-            Ok(hits) => {
-                let plans: Vec<&ClosedPlan> = hits
-                    .iter()
-                    .flat_map(|h| peers.closed_plans(h.partner_id.as_str()))
-                    .filter(|p| p.end_date <= ctx.as_of)
-                    .collect();
-                (hits.len(), plans)
-            }
+            Ok(hits) => hits
+                .iter()
+                .map(|h| {
+                    let plans = peers.closed_plans(h.partner_id.as_str());
+                    let ended = plans.partition_point(|p| p.end_date <= ctx.as_of);
+                    &plans[..ended]
+                })
+                .filter(|plans| !plans.is_empty())
+                .collect(),
             Err(error) => {
                 tracing::warn!(partner, error = %crate::report::Report(&error), "similar-partner search failed; no peer evidence");
-                (0, Vec::new())
+                Vec::new()
             }
         }
     }
@@ -250,7 +253,8 @@ impl Engine {
     ) -> (Vec<Scored<'a>>, Option<Prediction>, usize) {
         let elapsed = ctx.record.plan.elapsed(ctx.as_of);
         let standings = explain::standings(&ctx.record, ctx.as_of);
-        let (neighbours, plans) = self.neighbour_plans(ctx);
+        let plans = self.neighbour_plans(ctx);
+        let neighbours = plans.len();
         let mut counterfactual = self
             .model
             .as_deref()
@@ -317,7 +321,7 @@ impl Engine {
         let actions = picks
             .into_iter()
             .enumerate()
-            .map(|(i, s)| self.present(i + 1, s, ctx.as_of, stage, neighbours))
+            .map(|(i, s)| self.present(i + 1, s, ctx.as_of, stage))
             .collect();
         Recommendations {
             plan_id: ctx.record.plan.plan_id.clone(),
@@ -338,12 +342,11 @@ impl Engine {
         s: Scored<'_>,
         as_of: NaiveDate,
         stage: Option<&str>,
-        neighbours: usize,
     ) -> Recommendation {
         let (low, high) = s.estimate.interval(Z80);
         let mut reasons = vec![explain::why_now(s.spec, s.served.as_ref(), stage)];
         if let Some(c) = &s.peers {
-            reasons.push(explain::peers_sentence(neighbours, c));
+            reasons.push(explain::peers_sentence(c));
         }
         reasons.push(explain::effect_sentence(&s.estimate));
         let effort = s.spec.effort();

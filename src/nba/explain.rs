@@ -162,14 +162,15 @@ pub fn why_now(spec: &ActionSpec, served: Option<&KrStanding>, stage: Option<&st
 }
 
 /// What similar partners did, in one sentence.
-pub fn peers_sentence(neighbours: usize, c: &PeerComparison) -> String {
+pub fn peers_sentence(c: &PeerComparison) -> String {
     format!(
-        "of {neighbours} similar partners' closed plans, the {} that did this reached {} of \
-         target on average, the {} that did not {} ({:+.0} points)",
-        c.plans_with,
+        "{} similar partners ran plans both with and without this: with it {} of target on \
+         average ({} plans), without {} ({} plans), {:+.0} points",
+        c.partners,
         pct(c.mean_with),
-        c.plans_without,
+        c.plans_with,
         pct(c.mean_without),
+        c.plans_without,
         c.difference() * 100.0
     )
 }
