@@ -94,7 +94,12 @@ fn prepare(
     ))?;
     println!("trained in {:.1} s", started.elapsed().as_secs_f64());
     let index = open_index(dir, &registry)?;
-    let indexed = runtime.block_on(nba::peers::reindex(&store, &registry, index.as_ref(), TENANT))?;
+    let indexed = runtime.block_on(nba::peers::reindex(
+        &store,
+        &registry,
+        index.as_ref(),
+        TENANT,
+    ))?;
     println!(
         "indexed ({}) in {:.1} s",
         serde_json::to_string(&indexed)?,
@@ -123,15 +128,21 @@ fn main() -> Result<(), BoxError> {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-recommend-{partners}"));
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-recommend-{partners}"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (store, registry) = prepare(&runtime, &dir, partners)?;
     let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).ok_or("date")?;
     let index = open_index(&dir, &registry)?;
-    let engine =
-        runtime.block_on(nba::load_engine(&store, &registry, Some(index), TENANT, as_of))?;
+    let engine = runtime.block_on(nba::load_engine(
+        &store,
+        &registry,
+        Some(index),
+        TENANT,
+        as_of,
+    ))?;
     let counts = runtime.block_on(store.counts(TENANT))?;
     println!(
         "loaded: {} partners, plans {:?}, model {}",
@@ -153,7 +164,10 @@ fn main() -> Result<(), BoxError> {
         engine_times.push(started.elapsed());
         neighbours += recs.neighbours;
     }
-    report("engine.recommend(plan, k=5), context in memory", engine_times);
+    report(
+        "engine.recommend(plan, k=5), context in memory",
+        engine_times,
+    );
     println!(
         "  mean similar partners consulted: {:.1}",
         neighbours as f64 / contexts.len().max(1) as f64
@@ -170,7 +184,10 @@ fn main() -> Result<(), BoxError> {
     }
     report("context::load (SQLite) + engine.recommend", full_times);
 
-    let sample: Vec<_> = contexts.iter().step_by((contexts.len() / 64).max(1)).collect();
+    let sample: Vec<_> = contexts
+        .iter()
+        .step_by((contexts.len() / 64).max(1))
+        .collect();
     let mut criterion = Criterion::default()
         .sample_size(50)
         .measurement_time(Duration::from_secs(10));

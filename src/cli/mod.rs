@@ -95,9 +95,10 @@ pub async fn recommend(
             eprintln!(
                 "recommended for {} active plans as of {as_of} ({}) into `{}`",
                 batch.len(),
-                engine
-                    .model_version()
-                    .map_or_else(|| "no model: prior only".to_owned(), |v| format!("model {v}")),
+                engine.model_version().map_or_else(
+                    || "no model: prior only".to_owned(),
+                    |v| format!("model {v}")
+                ),
                 out.display()
             );
         }
@@ -145,7 +146,10 @@ fn write_all_csv(path: &Path, batch: &[Recommendations]) -> Result<()> {
 
 /// The readable table of one plan's recommendations.
 fn table(recs: &Recommendations) -> String {
-    let mut out = format!("plan {} (partner {}) as of {}", recs.plan_id, recs.partner_id, recs.as_of);
+    let mut out = format!(
+        "plan {} (partner {}) as of {}",
+        recs.plan_id, recs.partner_id, recs.as_of
+    );
     match (&recs.prediction, &recs.model_version) {
         (Some(p), Some(v)) => out.push_str(&format!(
             "; predicted attainment {:.0}% (80% interval {:.0}-{:.0}%), P(hit) {:.0}%, model {v}\n",
@@ -208,8 +212,9 @@ pub async fn what_if(
             let (kind, quantity) = match raw.split_once(':') {
                 Some((k, q)) => (
                     k,
-                    q.parse::<f64>()
-                        .with_context(|| format!("--add `{raw}`: quantity `{q}` is not a number"))?,
+                    q.parse::<f64>().with_context(|| {
+                        format!("--add `{raw}`: quantity `{q}` is not a number")
+                    })?,
                 ),
                 None => (raw.as_str(), 1.0),
             };
@@ -313,7 +318,10 @@ pub async fn decisions(
     let closed = store.closed_plans(&config.tenant).await?;
     let popularity = decision::popularity(&closed);
     let busywork = synth::busywork_kinds();
-    bar.set_message(format!("scoring decisions on {} active plans", contexts.len()));
+    bar.set_message(format!(
+        "scoring decisions on {} active plans",
+        contexts.len()
+    ));
     let mut report =
         decision::evaluate(&engine, &contexts, &truth, &popularity, &closed, &busywork);
     if let Some(options) = simulation {

@@ -108,7 +108,9 @@ impl EffectModel {
         let y0: Array1<f64> = rows.iter().map(|r| r.attainment - r.predicted).collect();
         let y0 = &y0 - y0.mean().unwrap_or(0.0);
         let mut targets = t.clone();
-        targets.push_column(y0.view()).map_err(|e| EffectError::Singular(e.to_string()))?;
+        targets
+            .push_column(y0.view())
+            .map_err(|e| EffectError::Singular(e.to_string()))?;
         let mut gram = z.t().dot(&z);
         add_ridge(&mut gram, RIDGE_NUISANCE * n as f64, 0..width);
         let coef = gram
@@ -208,12 +210,19 @@ impl EffectModel {
         Ok(model)
     }
 
-    /// Effect (and its standard error) of one more unit of `kind`, done now, by a
-    /// partner of `partner_type` that did `done` units in the plan so far; `None` for a
-    /// kind the model has no effect for.
-    pub fn effect(&self, kind: &str, partner_type: Option<&str>, done: f64) -> Option<(f64, f64)> {
+    /// Effect (and its standard error) of `quantity` more units of `kind`, done now, by
+    /// a partner of `partner_type` that did `done` units in the plan so far; `None` for
+    /// a kind the model has no effect for.
+    pub fn effect(
+        &self,
+        kind: &str,
+        partner_type: Option<&str>,
+        done: f64,
+        quantity: f64,
+    ) -> Option<(f64, f64)> {
         let k = self.kinds.iter().position(|x| x == kind)?;
-        let step = (done.max(0.0) + 2.0).ln() - (done.max(0.0) + 1.0).ln();
+        let n = done.max(0.0);
+        let step = (n + quantity.max(0.0) + 1.0).ln() - (n + 1.0).ln();
         let t = partner_type.and_then(|t| self.types.iter().position(|x| x == t));
         let (theta, se) = match t {
             Some(l) => (
@@ -236,56 +245,6 @@ fn centred(mut m: Array2<f64>) -> Array2<f64> {
 fn add_ridge(gram: &mut Array2<f64>, lambda: f64, range: std::ops::Range<usize>) {
     for i in range {
         gram[[i, i]] += lambda;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng};
-
-    /// A confounded toy world: a latent `q` raises both the baseline and how much of
-    /// every kind is done; kind 0 works (effect 0.3 on the ln scale, 0.6 for type "b"),
-    /// kind 1 is busywork. The snapshot feature sees `q` with noise, and the outcome
-    /// "model" predicts from it. The fit must find kind 0's effect and no effect for
-    /// kind 1, where a naive regression would credit both.
-    #[test]
-    fn partialling_out_separates_an_effect_from_busywork() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let mut rows = Vec::new();
-        for i in 0..4000 {
-            let q: f64 = rng.random::<f64>() * 2.0 - 1.0;
-            let seen = q + 0.1 * (rng.random::<f64>() - 0.5);
-            let typ = if i % 2 == 0 { "a" } else { "b" };
-            let rate = (0.8 * q).exp();
-            let t0 = (1.0 + (rate * rng.random::<f64>() * 3.0).floor()).ln();
-            let t1 = (1.0 + (rate * rng.random::<f64>() * 3.0).floor()).ln();
-            let beta = if typ == "b" { 0.6 } else { 0.3 };
-            let noise = 0.1 * (rng.random::<f64>() - 0.5);
-            let attainment = 0.8 + 0.3 * q + beta * t0 + noise;
-            // The nuisance the outcome model learned: E[attainment | seen].
-            let predicted = 0.8 + 0.3 * seen + 0.45 * (1.0 + rate).ln();
-            rows.push(DecisionRow {
-                z: vec![seen, seen * seen, (1.0 + (0.8 * seen).exp()).ln()],
-                predicted,
-                attainment,
-                treatment: vec![t0, t1],
-                partner_type: Some(typ.to_owned()),
-                plan: i,
-            });
-        }
-        let kinds = vec!["works".to_owned(), "busywork".to_owned()];
-        let m = EffectModel::fit(&rows, &kinds).unwrap();
-        let ln2 = std::f64::consts::LN_2;
-        let (a, _) = m.effect("works", Some("a"), 0.0).unwrap();
-        let (b, _) = m.effect("works", Some("b"), 0.0).unwrap();
-        let (busy, se) = m.effect("busywork", Some("a"), 0.0).unwrap();
-        assert!((a - 0.3 * ln2).abs() < 0.03, "type a: {a}");
-        assert!((b - 0.6 * ln2).abs() < 0.03, "type b: {b}");
-        assert!(busy.abs() < 0.03, "busywork: {busy} (se {se})");
-        assert!(m.effect("unknown", None, 0.0).is_none());
-        let (later, _) = m.effect("works", Some("a"), 3.0).unwrap();
-        assert!(later < a, "diminishing returns");
     }
 }
 
@@ -383,4 +342,54 @@ pub fn decision_rows(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// A confounded toy world: a latent `q` raises both the baseline and how much of
+    /// every kind is done; kind 0 works (effect 0.3 on the ln scale, 0.6 for type "b"),
+    /// kind 1 is busywork. The snapshot feature sees `q` with noise, and the outcome
+    /// "model" predicts from it. The fit must find kind 0's effect and no effect for
+    /// kind 1, where a naive regression would credit both.
+    #[test]
+    fn partialling_out_separates_an_effect_from_busywork() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut rows = Vec::new();
+        for i in 0..4000 {
+            let q: f64 = rng.random::<f64>() * 2.0 - 1.0;
+            let seen = q + 0.1 * (rng.random::<f64>() - 0.5);
+            let typ = if i % 2 == 0 { "a" } else { "b" };
+            let rate = (0.8 * q).exp();
+            let t0 = (1.0 + (rate * rng.random::<f64>() * 3.0).floor()).ln();
+            let t1 = (1.0 + (rate * rng.random::<f64>() * 3.0).floor()).ln();
+            let beta = if typ == "b" { 0.6 } else { 0.3 };
+            let noise = 0.1 * (rng.random::<f64>() - 0.5);
+            let attainment = 0.8 + 0.3 * q + beta * t0 + noise;
+            // The nuisance the outcome model learned: E[attainment | seen].
+            let predicted = 0.8 + 0.3 * seen + 0.45 * (1.0 + rate).ln();
+            rows.push(DecisionRow {
+                z: vec![seen, seen * seen, (1.0 + (0.8 * seen).exp()).ln()],
+                predicted,
+                attainment,
+                treatment: vec![t0, t1],
+                partner_type: Some(typ.to_owned()),
+                plan: i,
+            });
+        }
+        let kinds = vec!["works".to_owned(), "busywork".to_owned()];
+        let m = EffectModel::fit(&rows, &kinds).unwrap();
+        let ln2 = std::f64::consts::LN_2;
+        let (a, _) = m.effect("works", Some("a"), 0.0, 1.0).unwrap();
+        let (b, _) = m.effect("works", Some("b"), 0.0, 1.0).unwrap();
+        let (busy, se) = m.effect("busywork", Some("a"), 0.0, 1.0).unwrap();
+        assert!((a - 0.3 * ln2).abs() < 0.03, "type a: {a}");
+        assert!((b - 0.6 * ln2).abs() < 0.03, "type b: {b}");
+        assert!(busy.abs() < 0.03, "busywork: {busy} (se {se})");
+        assert!(m.effect("unknown", None, 0.0, 1.0).is_none());
+        let (later, _) = m.effect("works", Some("a"), 3.0, 1.0).unwrap();
+        assert!(later < a, "diminishing returns");
+    }
 }

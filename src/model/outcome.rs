@@ -177,6 +177,31 @@ impl OutcomeModel {
     }
 }
 
+impl OutcomeModel {
+    /// The prediction `before` (whose unclamped attainment score was `raw`) moved by
+    /// `delta` attainment: the expectation and interval shift with it, and P(hit) moves
+    /// by what the calibration residuals say such a shift changes, so a what-if answer
+    /// and the prediction it starts from come from one model.
+    pub fn shifted(&self, before: &Prediction, raw: f64, delta: f64, fraction: f64) -> Prediction {
+        let (lo, hi) = ATTAINMENT_RANGE;
+        let half = self.bucket(fraction).map_or(0.0, |b| b.half_width);
+        let p_hit = match self.bucket(fraction) {
+            Some(b) => {
+                let change = share_at_least(&b.residuals, 1.0 - raw - delta)
+                    - share_at_least(&b.residuals, 1.0 - raw);
+                (before.p_hit + change).clamp(1e-6, 1.0 - 1e-6)
+            }
+            None => before.p_hit,
+        };
+        Prediction {
+            p_hit,
+            expected_attainment: (raw + delta).clamp(lo, hi),
+            interval_low: (raw + delta - half).clamp(lo, hi),
+            interval_high: (raw + delta + half).clamp(lo, hi),
+        }
+    }
+}
+
 /// Share of the sorted `values` at or above `threshold`, kept strictly inside (0, 1) with
 /// one pseudo-count each side so no plan is ever "certain".
 pub fn share_at_least(sorted: &[f64], threshold: f64) -> f64 {

@@ -347,9 +347,10 @@ fn breaks_a_rule(spec: &ActionSpec, ctx: &PlanContext) -> bool {
     let cooling = done.iter().any(|a| {
         a.kind == spec.kind && (ctx.as_of - a.date).num_days() < i64::from(spec.cooldown_days)
     });
-    let planned = ctx.record.activities.iter().any(|a| {
-        a.kind == spec.kind && a.status == ActivityStatus::Planned && a.date >= ctx.as_of
-    });
+    let planned =
+        ctx.record.activities.iter().any(|a| {
+            a.kind == spec.kind && a.status == ActivityStatus::Planned && a.date >= ctx.as_of
+        });
     cooling || planned
 }
 
@@ -512,8 +513,7 @@ fn naive_difference(closed: &[PlanRecord], kind: &str) -> Option<f64> {
         side.0 += a;
         side.1 += 1;
     }
-    (with.1 > 0 && without.1 > 0)
-        .then(|| with.0 / with.1 as f64 - without.0 / without.1 as f64)
+    (with.1 > 0 && without.1 > 0).then(|| with.0 / with.1 as f64 - without.0 / without.1 as f64)
 }
 
 /// The report as markdown.
@@ -530,7 +530,8 @@ pub fn markdown(r: &DecisionReport) -> String {
             p.mean_regret,
             p.capture,
             p.capture_pooled,
-            p.ndcg5.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
+            p.ndcg5
+                .map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
         ));
     }
     let e = &r.estimates;

@@ -347,7 +347,9 @@ mod tests {
         let partners: Vec<Vec<ClosedPlan>> = [0.6, 0.9, 1.2]
             .iter()
             .map(|base| {
-                let mut v: Vec<_> = (0..3).map(|i| plan(base + 0.1 + f64::from(i) * 0.01, 1.0)).collect();
+                let mut v: Vec<_> = (0..3)
+                    .map(|i| plan(base + 0.1 + f64::from(i) * 0.01, 1.0))
+                    .collect();
                 v.extend((0..3).map(|i| plan(base + f64::from(i) * 0.01, 0.0)));
                 v
             })
@@ -357,6 +359,9 @@ mod tests {
         assert!((c.difference() - 0.1).abs() < 1e-9, "{}", c.difference());
         assert!(se > 0.0 && se < 0.02);
         let p = peers(&c, se, 0.0, 0.0);
-        assert!((p.mean - 0.1).abs() < 1e-9, "one unit done on average: no rescaling");
+        assert!(
+            (p.mean - 0.1).abs() < 1e-9,
+            "one unit done on average: no rescaling"
+        );
     }
 }

@@ -9,7 +9,9 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use super::context::PlanContext;
-use crate::domain::{ActionSpec, ActivityStatus, FeedbackResponse, JourneyStage, RelationshipStage};
+use crate::domain::{
+    ActionSpec, ActivityStatus, FeedbackResponse, JourneyStage, RelationshipStage,
+};
 
 /// A dismissed recommendation is not repeated for this many days (the contact policy:
 /// asking again about what someone just declined is how automated advice gets ignored).
@@ -26,7 +28,10 @@ pub enum Ineligible {
     /// A prerequisite has never been done (in this plan or an earlier one).
     MissingPrerequisite { kind: String },
     /// Done recently; the cool-down runs until `until`.
-    CoolingDown { last_done: NaiveDate, until: NaiveDate },
+    CoolingDown {
+        last_done: NaiveDate,
+        until: NaiveDate,
+    },
     /// Already planned for `date`.
     AlreadyPlanned { date: NaiveDate },
     /// Dismissed on this plan on `on`; not asked again before `until`.

@@ -13,7 +13,7 @@ use super::eligibility::{Facts, Ineligible};
 use super::explain::{self, KrStanding};
 use super::peers::{ClosedPlan, Peers};
 use super::NbaError;
-use crate::domain::{Activity, ActivityStatus, ActionSpec, Catalog, Effort, Id, Responsible};
+use crate::domain::{ActionSpec, Activity, ActivityStatus, Catalog, Effort, Id, Responsible};
 use crate::features::Snapshot;
 use crate::model::outcome::{OutcomeModel, Prediction};
 use crate::vector::{Filter, VectorIndex};
@@ -270,9 +270,11 @@ impl Engine {
             .map(|&spec| {
                 let done = facts.units_done(&spec.kind);
                 let mut components: Vec<Component> = Vec::with_capacity(3);
-                let learned = self.model.as_deref().and_then(|m| m.effects.as_ref()).and_then(
-                    |effects| effects.effect(&spec.kind, partner_type, done),
-                );
+                let learned = self
+                    .model
+                    .as_deref()
+                    .and_then(|m| m.effects.as_ref())
+                    .and_then(|effects| effects.effect(&spec.kind, partner_type, done, 1.0));
                 match (learned, counterfactual.as_mut()) {
                     (Some((mean, se)), _) => components.push(effect::model(mean, se, elapsed)),
                     (None, Some(cf)) => {
@@ -312,10 +314,8 @@ impl Engine {
         let facts = Facts::of(ctx);
         let (eligible, excluded) = self.eligibility(&facts);
         let (scored, prediction, neighbours) = self.score(ctx, &facts, &eligible);
-        let cold_start = scored
-            .iter()
-            .all(|s| s.estimate.basis() == Source::Prior)
-            && self.model.is_none();
+        let cold_start =
+            scored.iter().all(|s| s.estimate.basis() == Source::Prior) && self.model.is_none();
         let picks = arbitrate(scored, k, self.options.diversity);
         let stage = facts.journey_stage.map(|s| s.as_str());
         let actions = picks
@@ -363,9 +363,7 @@ impl Engine {
             category: s.spec.category.clone(),
             responsible: s.spec.responsible.as_str(),
             effort,
-            due_date: as_of
-                .checked_add_days(Days::new(due_days))
-                .unwrap_or(as_of),
+            due_date: as_of.checked_add_days(Days::new(due_days)).unwrap_or(as_of),
             expected_effect: s.estimate.mean,
             effect_low: low,
             effect_high: high,
@@ -405,12 +403,49 @@ impl Engine {
                 )));
             }
         }
+        // The same estimates as the recommendations: the effect model for the kinds it
+        // knows (units in order, so returns diminish), the outcome model's
+        // counterfactual for the rest, scaled by the time left to pay off.
+        let facts = Facts::of(ctx);
+        let elapsed = ctx.record.plan.elapsed(ctx.as_of);
+        let partner_type = ctx
+            .partner
+            .as_ref()
+            .and_then(|p| p.partner_type)
+            .map(|t| t.as_str());
         let mut cf = Counterfactual::new(model, ctx);
         let before = cf.base_prediction;
+        let mut done: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+        let mut delta = 0.0;
         for a in added {
-            cf.snapshot.record.activities.push(done_now(ctx, &a.kind, a.quantity));
+            let n = *done
+                .entry(a.kind.as_str())
+                .or_insert_with(|| facts.units_done(&a.kind));
+            let learned = model
+                .effects
+                .as_ref()
+                .and_then(|e| e.effect(&a.kind, partner_type, n, a.quantity));
+            delta += match learned {
+                Some((mean, _)) => mean,
+                None => {
+                    cf.snapshot
+                        .record
+                        .activities
+                        .push(done_now(ctx, &a.kind, a.quantity));
+                    let with = cf.raw();
+                    let d = with - cf.base_raw;
+                    cf.base_raw = with;
+                    d
+                }
+            };
+            done.insert(a.kind.as_str(), n + a.quantity);
         }
-        let after = cf.predict();
+        let after = model.shifted(
+            &before,
+            cf.base_raw_at_start,
+            delta * effect::time_left_factor(elapsed),
+            cf.snapshot.fraction,
+        );
         Ok(WhatIf {
             plan_id: ctx.record.plan.plan_id.clone(),
             model_version: self.model_version.clone(),
@@ -443,6 +478,7 @@ struct Counterfactual<'m> {
     snapshot: Snapshot,
     partner: Option<crate::domain::Partner>,
     base_raw: f64,
+    base_raw_at_start: f64,
     base_prediction: Prediction,
     row: Vec<f64>,
     z: Vec<f64>,
@@ -456,6 +492,7 @@ impl<'m> Counterfactual<'m> {
             snapshot,
             partner: ctx.partner.clone(),
             base_raw: 0.0,
+            base_raw_at_start: 0.0,
             base_prediction: Prediction {
                 p_hit: 0.0,
                 expected_attainment: 0.0,
@@ -466,6 +503,7 @@ impl<'m> Counterfactual<'m> {
             z: Vec::with_capacity(model.scaler.width()),
         };
         cf.base_raw = cf.raw();
+        cf.base_raw_at_start = cf.base_raw;
         cf.base_prediction = cf.predict();
         cf
     }
@@ -514,7 +552,11 @@ impl<'m> Counterfactual<'m> {
 /// partner) with nothing and an eligible action for that side exists, the last pick
 /// gives way to the best one. A joint action counts for both sides.
 pub fn arbitrate(mut scored: Vec<Scored<'_>>, k: usize, diversity: f64) -> Vec<Scored<'_>> {
-    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.spec.kind.cmp(&b.spec.kind)));
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(a.spec.kind.cmp(&b.spec.kind))
+    });
     let mut picks: Vec<Scored<'_>> = Vec::with_capacity(k);
     while picks.len() < k && !scored.is_empty() {
         let adjusted = |s: &Scored<'_>| {
@@ -540,9 +582,8 @@ pub fn arbitrate(mut scored: Vec<Scored<'_>>, k: usize, diversity: f64) -> Vec<S
         }
     }
     for side in [Responsible::Vendor, Responsible::Partner] {
-        let covers = |s: &Scored<'_>| {
-            s.spec.responsible == side || s.spec.responsible == Responsible::Joint
-        };
+        let covers =
+            |s: &Scored<'_>| s.spec.responsible == side || s.spec.responsible == Responsible::Joint;
         if picks.len() < 2 || picks.iter().any(covers) {
             continue;
         }

@@ -60,9 +60,19 @@ pub fn standings(record: &PlanRecord, as_of: NaiveDate) -> Vec<KrStanding> {
 fn serves(category: &str, metric: &str) -> Option<bool> {
     let words: &[&str] = match category {
         "enablement" => &["cert", "train", "enabl", "skill", "capab", "rep"],
-        "selling" => &["revenue", "pipeline", "deal", "win", "booking", "arr", "sales"],
+        "selling" => &[
+            "revenue", "pipeline", "deal", "win", "booking", "arr", "sales",
+        ],
         "marketing" => &["pipeline", "lead", "revenue", "opportun", "mql", "aware"],
-        "growth" => &["revenue", "arr", "upsell", "clv", "retention", "deal", "referral"],
+        "growth" => &[
+            "revenue",
+            "arr",
+            "upsell",
+            "clv",
+            "retention",
+            "deal",
+            "referral",
+        ],
         "relationship" => &["nps", "satisf", "trust", "csat", "engag"],
         _ => return None,
     };
@@ -99,9 +109,8 @@ pub fn relevance(spec: &ActionSpec, standings: &[KrStanding]) -> f64 {
 /// The key result an action is for: the most-behind one it serves, else the most-behind
 /// one of the plan.
 pub fn served_kr<'a>(spec: &ActionSpec, standings: &'a [KrStanding]) -> Option<&'a KrStanding> {
-    let most_behind = |krs: &mut dyn Iterator<Item = &'a KrStanding>| {
-        krs.max_by(|a, b| a.gap.total_cmp(&b.gap))
-    };
+    let most_behind =
+        |krs: &mut dyn Iterator<Item = &'a KrStanding>| krs.max_by(|a, b| a.gap.total_cmp(&b.gap));
     let mut serving = standings.iter().filter(|kr| {
         kr.metric
             .as_deref()
@@ -229,7 +238,10 @@ mod tests {
         let catalog = Catalog::built_in();
         let call = catalog.get("joint_sales_call").unwrap();
         let training = catalog.get("sales_training").unwrap();
-        let krs = [standing("revenue", 0.1, 2.0), standing("certifications", 0.3, 1.0)];
+        let krs = [
+            standing("revenue", 0.1, 2.0),
+            standing("certifications", 0.3, 1.0),
+        ];
         assert!(relevance(call, &krs) > relevance(training, &krs));
         assert_eq!(served_kr(call, &krs).unwrap().kr_id, "revenue");
         assert_eq!(served_kr(training, &krs).unwrap().kr_id, "certifications");

@@ -123,10 +123,7 @@ pub fn run(
                 .map(|r| r.expected_attainment - r.baseline_attainment)
                 .sum::<f64>()
                 / n,
-            expected_hit_share: runs
-                .iter()
-                .filter(|r| r.expected_attainment >= 1.0)
-                .count() as f64
+            expected_hit_share: runs.iter().filter(|r| r.expected_attainment >= 1.0).count() as f64
                 / n,
             actions_per_plan: runs.iter().map(|r| r.actions.len()).sum::<usize>() as f64 / n,
         });
@@ -149,9 +146,13 @@ pub fn markdown(sim: &[SimulatedPolicy]) -> String {
     for p in sim {
         out.push_str(&format!(
             "| {} | {} | {:.4} | {:+.4} | {:.3} | {:.1} |\n",
-            p.policy, p.plans, p.mean_attainment, p.uplift, p.expected_hit_share, p.actions_per_plan
+            p.policy,
+            p.plans,
+            p.mean_attainment,
+            p.uplift,
+            p.expected_hit_share,
+            p.actions_per_plan
         ));
     }
     out
 }
-
