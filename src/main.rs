@@ -28,7 +28,13 @@ struct Cli {
     #[command(flatten)]
     config: Config,
     /// Log filter, e.g. `info` or `nextbest=debug` (overridden by RUST_LOG).
-    #[arg(long, global = true, default_value = "warn")]
+    /// The default quiets the embedded vector index's start-up notices and sqlx's
+    /// slow-statement notices on bulk reads, which say nothing a user can act on.
+    #[arg(
+        long,
+        global = true,
+        default_value = "warn,qdrant_edge=error,sqlx::query=error"
+    )]
     log: String,
     #[command(subcommand)]
     command: Command,
