@@ -66,28 +66,9 @@ const W_MISSING: f64 = 0.05;
 const W_CATEGORICAL: f64 = 0.35;
 const W_MIX: f64 = 0.20;
 
-const N_NUMERIC: usize = 18;
-/// The numeric profile fields, in vector order.
-pub const NUMERIC: [&str; N_NUMERIC] = [
-    "employees_log1p",
-    "tenure_years",
-    "certified_reps_log1p",
-    "trained_reps_log1p",
-    "nps",
-    "trust_reliability",
-    "trust_credibility",
-    "trust_intimacy",
-    "trust_self_orientation",
-    "trust",
-    "score_contribution",
-    "score_capability",
-    "score_coverage",
-    "score_commitment",
-    "score_consumption",
-    "score_credibility",
-    "relationship_stage_index",
-    "tier_index",
-];
+const N_NUMERIC: usize = super::schema::N_PROFILE;
+/// The numeric profile fields, in vector order: the outcome model's profile columns.
+pub const NUMERIC: &[&str] = super::schema::PROFILE_NUMERICS;
 
 const N_CATEGORICAL: usize = 5;
 /// The one-hot profile fields, in vector order.
@@ -389,31 +370,9 @@ fn block_scale(weight: f64, columns: usize) -> f64 {
     (weight / columns.max(1) as f64).sqrt()
 }
 
-/// The raw numeric fields of [`NUMERIC`]; counts on a log scale because the difference
-/// between 10 and 20 reps matters more than the one between 1,010 and 1,020.
+/// The raw numeric fields of [`NUMERIC`].
 fn numeric_fields(p: &Partner, as_of: NaiveDate) -> [Option<f64>; N_NUMERIC] {
-    let log = |v: Option<i64>| v.map(|v| (v.max(0) as f64).ln_1p());
-    [
-        log(p.employees),
-        p.partner_since
-            .map(|s| ((as_of - s).num_days() as f64 / 365.25).max(0.0)),
-        log(p.certified_reps),
-        log(p.trained_reps),
-        p.nps,
-        p.trust_reliability,
-        p.trust_credibility,
-        p.trust_intimacy,
-        p.trust_self_orientation,
-        p.trust(),
-        p.score_contribution,
-        p.score_capability,
-        p.score_coverage,
-        p.score_commitment,
-        p.score_consumption,
-        p.score_credibility,
-        p.relationship_stage.map(|s| s.index() as f64),
-        p.tier.map(|t| t.index() as f64),
-    ]
+    super::schema::profile_numerics(p, as_of)
 }
 
 fn missing_share(fields: &[Option<f64>]) -> f64 {

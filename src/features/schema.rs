@@ -93,6 +93,37 @@ const NULLABLE: [&str; N_NULLABLE] = [
     "kr_at_risk_share",
 ];
 const N_REL_INDEX: usize = 16;
+/// The first columns of [`NULLABLE`] are the partner's numeric profile, which the
+/// profile vectors use too.
+pub(crate) const N_PROFILE: usize = 18;
+/// Names of the numeric profile fields, as [`profile_numerics`] returns them.
+pub(crate) const PROFILE_NUMERICS: &[&str] = NULLABLE.split_at(N_PROFILE).0;
+
+/// The numeric profile of a partner at `as_of`: counts on a log scale (10 against 20 reps
+/// matters more than 1,010 against 1,020), tenure in years, stages and tiers as ranks.
+pub(crate) fn profile_numerics(p: &Partner, as_of: NaiveDate) -> [Option<f64>; N_PROFILE] {
+    let log = |v: Option<i64>| v.map(|v| (v.max(0) as f64).ln_1p());
+    [
+        log(p.employees),
+        p.partner_since.map(|s| (days(s, as_of) / 365.25).max(0.0)),
+        log(p.certified_reps),
+        log(p.trained_reps),
+        p.nps,
+        p.trust_reliability,
+        p.trust_credibility,
+        p.trust_intimacy,
+        p.trust_self_orientation,
+        p.trust(),
+        p.score_contribution,
+        p.score_capability,
+        p.score_coverage,
+        p.score_commitment,
+        p.score_consumption,
+        p.score_credibility,
+        p.relationship_stage.map(|s| s.index() as f64),
+        p.tier.map(|t| t.index() as f64),
+    ]
+}
 const N_DAYS_SINCE_ACTIVITY: usize = 18;
 const N_KR_DEFINED_SHARE: usize = 22;
 
@@ -625,28 +656,7 @@ fn base<'a>(snap: &'a Snapshot, partner: Option<&'a Partner>) -> Base<'a> {
 
     let mut nullable: [Option<f64>; N_NULLABLE] = [None; N_NULLABLE];
     if let Some(p) = partner {
-        let log = |v: Option<i64>| v.map(|v| (v.max(0) as f64).ln_1p());
-        let profile = [
-            log(p.employees),
-            p.partner_since.map(|s| (days(s, as_of) / 365.25).max(0.0)),
-            log(p.certified_reps),
-            log(p.trained_reps),
-            p.nps,
-            p.trust_reliability,
-            p.trust_credibility,
-            p.trust_intimacy,
-            p.trust_self_orientation,
-            p.trust(),
-            p.score_contribution,
-            p.score_capability,
-            p.score_coverage,
-            p.score_commitment,
-            p.score_consumption,
-            p.score_credibility,
-            p.relationship_stage.map(|s| s.index() as f64),
-            p.tier.map(|t| t.index() as f64),
-        ];
-        nullable[..profile.len()].copy_from_slice(&profile);
+        nullable[..N_PROFILE].copy_from_slice(&profile_numerics(p, as_of));
     }
     nullable[N_DAYS_SINCE_ACTIVITY] = last_done.map(|d| days(d, as_of));
     for (g, last) in last_governance.iter().enumerate() {
