@@ -10,6 +10,8 @@
 //! - **prior**: a best-practice value per effort and category, wide enough that any
 //!   evidence overrides it; it alone speaks for a tenant with no closed plans.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use super::peers::ClosedPlan;
@@ -174,82 +176,112 @@ impl PeerComparison {
     }
 }
 
-/// Compares, within each similar partner and plan template, the closed plans that did
-/// `kind` with those that did not; `None` unless at least [`MIN_PEER_PLANS`] plans on each side come from
-/// partners that have both. Returns the comparison and the standard error of its
-/// difference.
+/// Running sums of one kind's within-partner comparison.
+#[derive(Default)]
+struct Contrast {
+    partners: usize,
+    plans_with: usize,
+    plans_without: usize,
+    weights: f64,
+    weighted_with: f64,
+    weighted_without: f64,
+    within_ss: f64,
+    dof: usize,
+    units: f64,
+}
+
+/// Compares, within each similar partner and plan template, the closed plans that did a
+/// kind with those that did not, for every kind at once (one pass over the neighbours'
+/// plans, whatever the number of candidates). A kind gets a comparison when at least
+/// [`MIN_PEER_PLANS`] plans on each side come from groups that have both; the value is
+/// the comparison and the standard error of its difference.
 pub fn compare_peers<'a>(
     partners: impl IntoIterator<Item = &'a [ClosedPlan]>,
-    kind: &str,
-) -> Option<(PeerComparison, f64)> {
-    let mut c = PeerComparison {
-        partners: 0,
-        plans_with: 0,
-        plans_without: 0,
-        mean_with: 0.0,
-        mean_without: 0.0,
-        units_with: 0.0,
-    };
-    let (mut weights, mut units, mut within_ss, mut dof) = (0.0, 0.0, 0.0, 0usize);
-    let mut with = Vec::new();
-    let mut without = Vec::new();
-    // Within a partner, plans of one template only: a partner's onboarding plan and its
-    // growth plan differ in far more than one action.
-    let groups = partners.into_iter().flat_map(|plans| {
+) -> HashMap<&'a str, (PeerComparison, f64)> {
+    let mut by_kind: HashMap<&'a str, Contrast> = HashMap::new();
+    let mut group: Vec<(f64, &'a ClosedPlan)> = Vec::new();
+    let mut kinds: Vec<&'a str> = Vec::new();
+    for plans in partners {
+        // Within a partner, plans of one template only: a partner's onboarding plan and
+        // its growth plan differ in far more than one action.
         let mut templates: Vec<Option<&str>> =
             plans.iter().map(|p| p.template.as_deref()).collect();
         templates.sort_unstable();
         templates.dedup();
-        templates
-            .into_iter()
-            .map(move |t| plans.iter().filter(move |p| p.template.as_deref() == t))
-    });
-    for plans in groups {
-        with.clear();
-        without.clear();
-        for plan in plans {
-            let Some(a) = plan.attainment.filter(|a| a.is_finite()) else {
+        for template in templates {
+            group.clear();
+            group.extend(plans.iter().filter_map(|p| {
+                let a = p.attainment.filter(|a| a.is_finite())?;
+                (p.template.as_deref() == template).then_some((a, p))
+            }));
+            if group.len() < 2 {
                 continue;
-            };
-            match plan.kinds.get(kind).copied().filter(|q| *q > 0.0) {
-                Some(q) => {
-                    with.push(a);
-                    units += q;
+            }
+            kinds.clear();
+            kinds.extend(
+                group
+                    .iter()
+                    .flat_map(|(_, p)| p.kinds.keys().map(String::as_str)),
+            );
+            kinds.sort_unstable();
+            kinds.dedup();
+            for &kind in &kinds {
+                let did = |p: &ClosedPlan| p.kinds.get(kind).is_some_and(|q| *q > 0.0);
+                let (mut n1, mut s1, mut n0, mut s0, mut units) = (0usize, 0.0, 0usize, 0.0, 0.0);
+                for (a, p) in &group {
+                    if did(p) {
+                        n1 += 1;
+                        s1 += a;
+                        units += p.kinds.get(kind).copied().unwrap_or(0.0);
+                    } else {
+                        n0 += 1;
+                        s0 += a;
+                    }
                 }
-                None => without.push(a),
+                if n1 == 0 || n0 == 0 {
+                    continue;
+                }
+                let (m1, m0) = (s1 / n1 as f64, s0 / n0 as f64);
+                let ss: f64 = group
+                    .iter()
+                    .map(|(a, p)| (a - if did(p) { m1 } else { m0 }).powi(2))
+                    .sum();
+                let w = 1.0 / (1.0 / n1 as f64 + 1.0 / n0 as f64);
+                let c = by_kind.entry(kind).or_default();
+                c.partners += 1;
+                c.plans_with += n1;
+                c.plans_without += n0;
+                c.weights += w;
+                c.weighted_with += w * m1;
+                c.weighted_without += w * m0;
+                c.within_ss += ss;
+                c.dof += n1 + n0 - 2;
+                c.units += units;
             }
         }
-        if with.is_empty() || without.is_empty() {
-            continue;
-        }
-        let (m1, m0) = (mean(&with), mean(&without));
-        let w = 1.0 / (1.0 / with.len() as f64 + 1.0 / without.len() as f64);
-        c.partners += 1;
-        c.plans_with += with.len();
-        c.plans_without += without.len();
-        c.mean_with += w * m1;
-        c.mean_without += w * m0;
-        weights += w;
-        within_ss += with.iter().map(|a| (a - m1).powi(2)).sum::<f64>()
-            + without.iter().map(|a| (a - m0).powi(2)).sum::<f64>();
-        dof += with.len() + without.len() - 2;
     }
-    if c.plans_with < MIN_PEER_PLANS || c.plans_without < MIN_PEER_PLANS || weights <= 0.0 {
-        return None;
-    }
-    c.mean_with /= weights;
-    c.mean_without /= weights;
-    c.units_with = units / c.plans_with as f64;
-    let variance = if dof > 0 {
-        within_ss / dof as f64
-    } else {
-        PEER_SD_FLOOR.powi(2)
-    };
-    Some((c, (variance / weights).sqrt()))
-}
-
-fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len().max(1) as f64
+    by_kind
+        .into_iter()
+        .filter(|(_, c)| {
+            c.plans_with >= MIN_PEER_PLANS && c.plans_without >= MIN_PEER_PLANS && c.weights > 0.0
+        })
+        .map(|(kind, c)| {
+            let variance = if c.dof > 0 {
+                c.within_ss / c.dof as f64
+            } else {
+                PEER_SD_FLOOR.powi(2)
+            };
+            let comparison = PeerComparison {
+                partners: c.partners,
+                plans_with: c.plans_with,
+                plans_without: c.plans_without,
+                mean_with: c.weighted_with / c.weights,
+                mean_without: c.weighted_without / c.weights,
+                units_with: c.units / c.plans_with as f64,
+            };
+            (kind, (comparison, (variance / c.weights).sqrt()))
+        })
+        .collect()
 }
 
 /// The peers' difference as the effect of one more unit now: the difference is that of
@@ -342,7 +374,7 @@ mod tests {
         // contrast, so no evidence, however large the raw difference.
         let strong: Vec<_> = (0..6).map(|_| plan(1.3, 1.0)).collect();
         let weak: Vec<_> = (0..6).map(|_| plan(0.7, 0.0)).collect();
-        assert!(compare_peers([strong.as_slice(), weak.as_slice()], "qbr").is_none());
+        assert!(!compare_peers([strong.as_slice(), weak.as_slice()]).contains_key("qbr"));
         // Three partners at different levels, each 0.1 better with it.
         let partners: Vec<Vec<ClosedPlan>> = [0.6, 0.9, 1.2]
             .iter()
@@ -354,7 +386,8 @@ mod tests {
                 v
             })
             .collect();
-        let (c, se) = compare_peers(partners.iter().map(Vec::as_slice), "qbr").unwrap();
+        let all = compare_peers(partners.iter().map(Vec::as_slice));
+        let (c, se) = all["qbr"].clone();
         assert_eq!(c.partners, 3);
         assert!((c.difference() - 0.1).abs() < 1e-9, "{}", c.difference());
         assert!(se > 0.0 && se < 0.02);

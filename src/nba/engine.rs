@@ -255,6 +255,7 @@ impl Engine {
         let standings = explain::standings(&ctx.record, ctx.as_of);
         let plans = self.neighbour_plans(ctx);
         let neighbours = plans.len();
+        let comparisons = effect::compare_peers(plans.iter().copied());
         let mut counterfactual = self
             .model
             .as_deref()
@@ -282,7 +283,7 @@ impl Engine {
                     }
                     (None, None) => {}
                 }
-                let peers = effect::compare_peers(plans.iter().copied(), &spec.kind);
+                let peers = comparisons.get(spec.kind.as_str()).cloned();
                 if let Some((comparison, se)) = &peers {
                     components.push(effect::peers(comparison, *se, done, elapsed));
                 }
