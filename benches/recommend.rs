@@ -139,7 +139,7 @@ fn main() -> Result<(), BoxError> {
     let engine = runtime.block_on(nba::load_engine(
         &store,
         &registry,
-        Some(index),
+        Some(index.clone()),
         TENANT,
         as_of,
     ))?;
@@ -172,6 +172,40 @@ fn main() -> Result<(), BoxError> {
         "  mean similar partners consulted: {:.1}",
         neighbours as f64 / contexts.len().max(1) as f64
     );
+
+    // The same engine without similar partners: what the search and the peer
+    // comparisons cost.
+    let alone = runtime.block_on(nba::load_engine(&store, &registry, None, TENANT, as_of))?;
+    let mut alone_times = Vec::with_capacity(contexts.len());
+    for ctx in &contexts {
+        let started = Instant::now();
+        std::hint::black_box(alone.recommend(ctx, 5));
+        alone_times.push(started.elapsed());
+    }
+    report("engine.recommend without similar partners", alone_times);
+    let mut search_times = Vec::with_capacity(contexts.len());
+    let peers = runtime.block_on(nba::peers::Peers::load(
+        &store,
+        TENANT,
+        nextbest::model::pipeline::active_model(&registry, TENANT)?
+            .0
+            .profile
+            .as_ref()
+            .ok_or("the model has no profile schema")?,
+        as_of,
+    ))?;
+    for ctx in &contexts {
+        let started = Instant::now();
+        std::hint::black_box(peers.similar(
+            index.as_ref(),
+            TENANT,
+            ctx.record.plan.partner_id.as_str(),
+            nba::EngineOptions::default().neighbours,
+            &nextbest::vector::Filter::default(),
+        )?);
+        search_times.push(started.elapsed());
+    }
+    report("peers.similar(k = the engine's neighbours) alone", search_times);
 
     // The whole path: read the plan's context from SQLite, then recommend.
     let mut full_times = Vec::with_capacity(contexts.len());

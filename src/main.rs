@@ -589,7 +589,7 @@ async fn train(config: &Config) -> Result<()> {
     )?;
     // The profile vectors belong to this model version's schema: rebuild the index now so
     // similar partners are searched in the space the engine will query.
-    match cli::open_index_for(config, &registry) {
+    match cli::open_index_for(config, &registry, true) {
         Some(index) => {
             let bar = spinner("indexing partner profiles");
             let indexed =

@@ -20,11 +20,29 @@ use crate::{open_store, spinner};
 
 /// The tenant's vector index, opened for the active model's profile dimension; `None`
 /// (with a warning) when there is no model with a profile schema or the index cannot be
-/// opened, so recommendations still come from the model and the prior.
-pub fn open_index_for(config: &Config, registry: &Registry) -> Option<Arc<dyn VectorIndex>> {
+/// opened, so recommendations still come from the model and the prior. With `rebuild`
+/// (train, reindex), an embedded shard built for another profile dimension is removed
+/// first: it is derived data, and the caller is about to index the tenant again.
+pub fn open_index_for(
+    config: &Config,
+    registry: &Registry,
+    rebuild: bool,
+) -> Option<Arc<dyn VectorIndex>> {
     let (model, _) = pipeline::active_model(registry, &config.tenant).ok()?;
     let dimension = model.profile.as_ref()?.dimension();
-    match vector::open_index(config, dimension) {
+    let opened = match vector::open_index(config, dimension) {
+        Err(vector::IndexError::SchemaMismatch { .. })
+            if rebuild && config.qdrant_url.is_none() =>
+        {
+            let dir = vector::edge_dir(config);
+            tracing::warn!(dir = %dir.display(), dimension, "the embedded index was built for another profile schema; rebuilding it (other tenants need `nextbest reindex` too)");
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| vector::IndexError::Dir(dir.clone(), e))
+                .and_then(|()| vector::open_index(config, dimension))
+        }
+        other => other,
+    };
+    match opened {
         Ok(index) => Some(index),
         Err(e) => {
             tracing::warn!(error = %nextbest::report::Report(&e), "vector index unavailable; recommending without similar partners");
@@ -35,7 +53,7 @@ pub fn open_index_for(config: &Config, registry: &Registry) -> Option<Arc<dyn Ve
 
 async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
     let registry = Registry::new(&config.models_dir);
-    let index = open_index_for(config, &registry);
+    let index = open_index_for(config, &registry, false);
     Ok(nba::load_engine(store, &registry, index, &config.tenant, as_of).await?)
 }
 
@@ -160,6 +178,9 @@ fn table(recs: &Recommendations) -> String {
         )),
         _ => out.push_str("; no trained model: estimates are the best-practice prior\n"),
     }
+    if recs.new_partner && !recs.cold_start {
+        out.push_str("NEW PARTNER: no closed plan of its own yet; estimates rest on the tenant's model and similar partners.\n");
+    }
     if recs.cold_start {
         out.push_str("COLD START: no learned evidence for this tenant yet; every estimate below is the best-practice prior.\n");
     }
@@ -240,7 +261,7 @@ pub async fn what_if(
 pub async fn reindex(config: &Config) -> Result<()> {
     let store = open_store(config).await?;
     let registry = Registry::new(&config.models_dir);
-    let Some(index) = open_index_for(config, &registry) else {
+    let Some(index) = open_index_for(config, &registry, true) else {
         bail!(
             "no vector index to rebuild: the tenant needs an active model with a profile schema \
              (run `nextbest train`), and the index must open (see the warning above)"

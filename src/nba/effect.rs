@@ -176,9 +176,9 @@ impl PeerComparison {
     }
 }
 
-/// Running sums of one kind's within-partner comparison.
-#[derive(Default)]
-struct Contrast {
+/// Running sums of one kind's within-partner comparison; they add up across partners.
+#[derive(Debug, Clone, Default)]
+pub struct Contrast {
     partners: usize,
     plans_with: usize,
     plans_without: usize,
@@ -190,74 +190,108 @@ struct Contrast {
     units: f64,
 }
 
-/// Compares, within each similar partner and plan template, the closed plans that did a
-/// kind with those that did not, for every kind at once (one pass over the neighbours'
-/// plans, whatever the number of candidates). A kind gets a comparison when at least
-/// [`MIN_PEER_PLANS`] plans on each side come from groups that have both; the value is
-/// the comparison and the standard error of its difference.
-pub fn compare_peers<'a>(
-    partners: impl IntoIterator<Item = &'a [ClosedPlan]>,
-) -> HashMap<&'a str, (PeerComparison, f64)> {
-    let mut by_kind: HashMap<&'a str, Contrast> = HashMap::new();
-    let mut group: Vec<(f64, &'a ClosedPlan)> = Vec::new();
-    let mut kinds: Vec<&'a str> = Vec::new();
-    for plans in partners {
-        // Within a partner, plans of one template only: a partner's onboarding plan and
-        // its growth plan differ in far more than one action.
-        let mut templates: Vec<Option<&str>> =
-            plans.iter().map(|p| p.template.as_deref()).collect();
-        templates.sort_unstable();
-        templates.dedup();
-        for template in templates {
-            group.clear();
-            group.extend(plans.iter().filter_map(|p| {
-                let a = p.attainment.filter(|a| a.is_finite())?;
-                (p.template.as_deref() == template).then_some((a, p))
-            }));
-            if group.len() < 2 {
-                continue;
-            }
-            kinds.clear();
-            kinds.extend(
-                group
-                    .iter()
-                    .flat_map(|(_, p)| p.kinds.keys().map(String::as_str)),
-            );
-            kinds.sort_unstable();
-            kinds.dedup();
-            for &kind in &kinds {
-                let did = |p: &ClosedPlan| p.kinds.get(kind).is_some_and(|q| *q > 0.0);
-                let (mut n1, mut s1, mut n0, mut s0, mut units) = (0usize, 0.0, 0usize, 0.0, 0.0);
-                for (a, p) in &group {
-                    if did(p) {
+impl Contrast {
+    fn add(&mut self, other: &Contrast) {
+        self.partners += other.partners;
+        self.plans_with += other.plans_with;
+        self.plans_without += other.plans_without;
+        self.weights += other.weights;
+        self.weighted_with += other.weighted_with;
+        self.weighted_without += other.weighted_without;
+        self.within_ss += other.within_ss;
+        self.dof += other.dof;
+        self.units += other.units;
+    }
+}
+
+/// One partner's contrasts per kind: within each of its plan templates (a partner's
+/// onboarding plan and its growth plan differ in far more than one action), its closed
+/// plans that did the kind against those that did not. Sorted by kind. Computed once
+/// per partner when the engine loads, so a recommendation only adds them up.
+pub fn partner_contrasts(plans: &[ClosedPlan]) -> Vec<(String, Contrast)> {
+    let mut by_kind: HashMap<&str, Contrast> = HashMap::new();
+    let mut templates: Vec<Option<&str>> = plans.iter().map(|p| p.template.as_deref()).collect();
+    templates.sort_unstable();
+    templates.dedup();
+    let mut group: Vec<(f64, &ClosedPlan)> = Vec::new();
+    let mut kinds: Vec<&str> = Vec::new();
+    for template in templates {
+        group.clear();
+        group.extend(plans.iter().filter_map(|p| {
+            let a = p.attainment.filter(|a| a.is_finite())?;
+            (p.template.as_deref() == template).then_some((a, p))
+        }));
+        if group.len() < 2 {
+            continue;
+        }
+        kinds.clear();
+        kinds.extend(
+            group
+                .iter()
+                .flat_map(|(_, p)| p.kinds.keys().map(String::as_str)),
+        );
+        kinds.sort_unstable();
+        kinds.dedup();
+        for &kind in &kinds {
+            let units = |p: &ClosedPlan| p.kinds.get(kind).copied().filter(|q| *q > 0.0);
+            let (mut n1, mut s1, mut n0, mut s0, mut u) = (0usize, 0.0, 0usize, 0.0, 0.0);
+            for (a, p) in &group {
+                match units(p) {
+                    Some(q) => {
                         n1 += 1;
                         s1 += a;
-                        units += p.kinds.get(kind).copied().unwrap_or(0.0);
-                    } else {
+                        u += q;
+                    }
+                    None => {
                         n0 += 1;
                         s0 += a;
                     }
                 }
-                if n1 == 0 || n0 == 0 {
-                    continue;
-                }
-                let (m1, m0) = (s1 / n1 as f64, s0 / n0 as f64);
-                let ss: f64 = group
-                    .iter()
-                    .map(|(a, p)| (a - if did(p) { m1 } else { m0 }).powi(2))
-                    .sum();
-                let w = 1.0 / (1.0 / n1 as f64 + 1.0 / n0 as f64);
-                let c = by_kind.entry(kind).or_default();
-                c.partners += 1;
-                c.plans_with += n1;
-                c.plans_without += n0;
-                c.weights += w;
-                c.weighted_with += w * m1;
-                c.weighted_without += w * m0;
-                c.within_ss += ss;
-                c.dof += n1 + n0 - 2;
-                c.units += units;
             }
+            if n1 == 0 || n0 == 0 {
+                continue;
+            }
+            let (m1, m0) = (s1 / n1 as f64, s0 / n0 as f64);
+            let ss: f64 = group
+                .iter()
+                .map(|(a, p)| (a - if units(p).is_some() { m1 } else { m0 }).powi(2))
+                .sum();
+            let w = 1.0 / (1.0 / n1 as f64 + 1.0 / n0 as f64);
+            by_kind.entry(kind).or_default().add(&Contrast {
+                partners: 1,
+                plans_with: n1,
+                plans_without: n0,
+                weights: w,
+                weighted_with: w * m1,
+                weighted_without: w * m0,
+                within_ss: ss,
+                dof: n1 + n0 - 2,
+                units: u,
+            });
+        }
+    }
+    let mut out: Vec<(String, Contrast)> = by_kind
+        .into_iter()
+        .map(|(k, mut c)| {
+            // A partner counts once per kind, whatever its number of templates.
+            c.partners = 1;
+            (k.to_owned(), c)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Pools partners' contrasts into one comparison per kind. A kind gets a comparison
+/// when at least [`MIN_PEER_PLANS`] plans on each side come from groups that have both;
+/// the value is the comparison and the standard error of its difference.
+pub fn pool<'a>(
+    partners: impl IntoIterator<Item = &'a [(String, Contrast)]>,
+) -> HashMap<&'a str, (PeerComparison, f64)> {
+    let mut by_kind: HashMap<&'a str, Contrast> = HashMap::new();
+    for contrasts in partners {
+        for (kind, c) in contrasts {
+            by_kind.entry(kind.as_str()).or_default().add(c);
         }
     }
     by_kind
@@ -374,7 +408,8 @@ mod tests {
         // contrast, so no evidence, however large the raw difference.
         let strong: Vec<_> = (0..6).map(|_| plan(1.3, 1.0)).collect();
         let weak: Vec<_> = (0..6).map(|_| plan(0.7, 0.0)).collect();
-        assert!(!compare_peers([strong.as_slice(), weak.as_slice()]).contains_key("qbr"));
+        let contrasts = [partner_contrasts(&strong), partner_contrasts(&weak)];
+        assert!(!pool(contrasts.iter().map(Vec::as_slice)).contains_key("qbr"));
         // Three partners at different levels, each 0.1 better with it.
         let partners: Vec<Vec<ClosedPlan>> = [0.6, 0.9, 1.2]
             .iter()
@@ -386,7 +421,8 @@ mod tests {
                 v
             })
             .collect();
-        let all = compare_peers(partners.iter().map(Vec::as_slice));
+        let contrasts: Vec<_> = partners.iter().map(|p| partner_contrasts(p)).collect();
+        let all = pool(contrasts.iter().map(Vec::as_slice));
         let (c, se) = all["qbr"].clone();
         assert_eq!(c.partners, 3);
         assert!((c.difference() - 0.1).abs() < 1e-9, "{}", c.difference());

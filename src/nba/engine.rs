@@ -11,7 +11,7 @@ use super::context::PlanContext;
 use super::effect::{self, Component, Estimate, PeerComparison, Source, Z80};
 use super::eligibility::{Facts, Ineligible};
 use super::explain::{self, KrStanding};
-use super::peers::{ClosedPlan, Peers};
+use super::peers::Peers;
 use super::NbaError;
 use crate::domain::{ActionSpec, Activity, ActivityStatus, Catalog, Effort, Id, Responsible};
 use crate::features::Snapshot;
@@ -38,7 +38,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
-            neighbours: 50,
+            neighbours: 20,
             cost_per_hour: 0.0001,
             diversity: 0.85,
             due_days: [7, 14, 30],
@@ -102,6 +102,9 @@ pub struct Recommendations {
     /// True when no learned evidence exists (no active model, no similar partners'
     /// history): every estimate is the best-practice prior.
     pub cold_start: bool,
+    /// True when the partner has no closed plan of its own: its estimates rest on the
+    /// model and similar partners only, and the reasons say so.
+    pub new_partner: bool,
     pub prediction: Option<Prediction>,
     /// Similar partners consulted for evidence.
     pub neighbours: usize,
@@ -129,6 +132,8 @@ pub struct Engine {
     model: Option<Arc<OutcomeModel>>,
     model_version: Option<String>,
     peers: Option<Arc<Peers>>,
+    /// Each similar-partner candidate's contrasts, computed once when peers are set.
+    contrasts: std::collections::HashMap<String, Vec<(String, effect::Contrast)>>,
     index: Option<Arc<dyn VectorIndex>>,
     options: EngineOptions,
 }
@@ -165,6 +170,7 @@ impl Engine {
             model: None,
             model_version: None,
             peers: None,
+            contrasts: std::collections::HashMap::new(),
             index: None,
             options: EngineOptions::default(),
         }
@@ -179,6 +185,11 @@ impl Engine {
 
     /// With similar partners' closed plans as evidence.
     pub fn with_peers(mut self, peers: Arc<Peers>, index: Arc<dyn VectorIndex>) -> Self {
+        self.contrasts = peers
+            .closed_by_partner()
+            .map(|(id, plans)| (id.to_owned(), effect::partner_contrasts(plans)))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
         self.peers = Some(peers);
         self.index = Some(index);
         self
@@ -213,10 +224,11 @@ impl Engine {
         (eligible, excluded)
     }
 
-    /// Similar partners' closed plans (ended by as_of), one slice per partner. A failed
+    /// Similar partners' precomputed contrasts, one slice per partner with any. A failed
     /// search is logged and treated as "no peer evidence": a recommendation from the
-    /// model and prior beats an error.
-    fn neighbour_plans(&self, ctx: &PlanContext) -> Vec<&[ClosedPlan]> {
+    /// model and prior beats an error. The contrasts are those of the plans closed when
+    /// the engine loaded.
+    fn neighbour_contrasts(&self, ctx: &PlanContext) -> Vec<&[(String, effect::Contrast)]> {
         let (Some(peers), Some(index)) = (&self.peers, &self.index) else {
             return Vec::new();
         };
@@ -230,12 +242,8 @@ impl Engine {
         ) {
             Ok(hits) => hits
                 .iter()
-                .map(|h| {
-                    let plans = peers.closed_plans(h.partner_id.as_str());
-                    let ended = plans.partition_point(|p| p.end_date <= ctx.as_of);
-                    &plans[..ended]
-                })
-                .filter(|plans| !plans.is_empty())
+                .filter_map(|h| self.contrasts.get(h.partner_id.as_str()))
+                .map(Vec::as_slice)
                 .collect(),
             Err(error) => {
                 tracing::warn!(partner, error = %crate::report::Report(&error), "similar-partner search failed; no peer evidence");
@@ -253,9 +261,9 @@ impl Engine {
     ) -> (Vec<Scored<'a>>, Option<Prediction>, usize) {
         let elapsed = ctx.record.plan.elapsed(ctx.as_of);
         let standings = explain::standings(&ctx.record, ctx.as_of);
-        let plans = self.neighbour_plans(ctx);
-        let neighbours = plans.len();
-        let comparisons = effect::compare_peers(plans.iter().copied());
+        let contrasts = self.neighbour_contrasts(ctx);
+        let neighbours = contrasts.len();
+        let comparisons = effect::pool(contrasts.iter().copied());
         let mut counterfactual = self
             .model
             .as_deref()
@@ -317,12 +325,27 @@ impl Engine {
         let (scored, prediction, neighbours) = self.score(ctx, &facts, &eligible);
         let cold_start =
             scored.iter().all(|s| s.estimate.basis() == Source::Prior) && self.model.is_none();
+        let partner = ctx.record.plan.partner_id.as_str();
+        let new_partner = match &self.peers {
+            Some(peers) => peers.closed_plans(partner).is_empty(),
+            None => ctx.history.is_empty(),
+        };
         let picks = arbitrate(scored, k, self.options.diversity);
         let stage = facts.journey_stage.map(|s| s.as_str());
         let actions = picks
             .into_iter()
             .enumerate()
-            .map(|(i, s)| self.present(i + 1, s, ctx.as_of, stage))
+            .map(|(i, s)| {
+                let mut r = self.present(i + 1, s, ctx.as_of, stage);
+                if new_partner && !cold_start {
+                    r.explanation.reasons.push(
+                        "new partner: no closed plan of its own yet, so this rests on the \
+                         tenant's model and on similar partners"
+                            .to_owned(),
+                    );
+                }
+                r
+            })
             .collect();
         Recommendations {
             plan_id: ctx.record.plan.plan_id.clone(),
@@ -330,6 +353,7 @@ impl Engine {
             as_of: ctx.as_of,
             model_version: self.model_version.clone(),
             cold_start,
+            new_partner,
             prediction,
             neighbours,
             actions,

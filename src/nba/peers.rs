@@ -320,6 +320,14 @@ impl Peers {
         self.entries.is_empty()
     }
 
+    /// Every partner's id with its closed plans, in id order: for evidence the engine
+    /// precomputes once per load.
+    pub fn closed_by_partner(&self) -> impl Iterator<Item = (&str, &[ClosedPlan])> {
+        self.entries
+            .iter()
+            .map(|e| (e.partner.partner_id.as_str(), e.closed.as_slice()))
+    }
+
     fn entry(&self, partner_id: &str) -> Option<&Entry> {
         self.by_id
             .get(partner_id)

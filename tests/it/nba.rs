@@ -209,6 +209,21 @@ async fn recommendations_are_eligible_explained_cover_both_sides_and_are_logged(
     );
     batch.retain(|r| !r.actions.is_empty());
 
+    // A partner nobody has seen before still gets explained actions, marked as new.
+    let mut newcomer = contexts[0].clone();
+    newcomer.record.plan.partner_id = Id::parse("brand-new-partner").unwrap();
+    newcomer.history.clear();
+    let recs = t.engine.recommend(&newcomer, 5);
+    assert!(recs.new_partner && !recs.cold_start);
+    for a in &recs.actions {
+        assert!(a
+            .explanation
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("new partner")));
+    }
+    assert!(!batch[0].new_partner);
+
     let logged_plan = batch[0].plan_id.clone();
     nba::log(&t.db.store, &t.db.tenant, &mut batch[..3])
         .await
