@@ -205,7 +205,10 @@ fn main() -> Result<(), BoxError> {
         )?);
         search_times.push(started.elapsed());
     }
-    report("peers.similar(k = the engine's neighbours) alone", search_times);
+    report(
+        "peers.similar(k = the engine's neighbours) alone",
+        search_times,
+    );
 
     // The whole path: read the plan's context from SQLite, then recommend.
     let mut full_times = Vec::with_capacity(contexts.len());
