@@ -453,10 +453,12 @@ impl Engine {
             delta += match learned {
                 Some((mean, _)) => mean,
                 None => {
-                    cf.snapshot
-                        .record
-                        .activities
-                        .push(done_now(ctx, &a.kind, a.quantity));
+                    cf.snapshot.record.activities.push(done_now(
+                        &ctx.record.plan.plan_id,
+                        &a.kind,
+                        ctx.as_of,
+                        a.quantity,
+                    ));
                     let with = cf.raw();
                     let d = with - cf.base_raw;
                     cf.base_raw = with;
@@ -482,13 +484,13 @@ impl Engine {
     }
 }
 
-/// A done activity of `kind` on the context's as_of, for counterfactual rows.
-fn done_now(ctx: &PlanContext, kind: &str, quantity: f64) -> Activity {
+/// A done activity of `kind` on `date`, for counterfactual rows.
+fn done_now(plan_id: &Id, kind: &str, date: NaiveDate, quantity: f64) -> Activity {
     Activity {
-        activity_id: Id::from_trusted(format!("whatif-{kind}")),
-        plan_id: ctx.record.plan.plan_id.clone(),
+        activity_id: Id::from_trusted(format!("counterfactual-{kind}")),
+        plan_id: plan_id.clone(),
         kind: kind.to_owned(),
-        date: ctx.as_of,
+        date,
         quantity,
         status: ActivityStatus::Done,
         responsible: None,
@@ -527,9 +529,10 @@ impl<'m> Counterfactual<'m> {
             row: Vec::with_capacity(model.schema.width()),
             z: Vec::with_capacity(model.scaler.width()),
         };
+        // One row serves both: the raw score for differences and the full prediction.
         cf.base_raw = cf.raw();
         cf.base_raw_at_start = cf.base_raw;
-        cf.base_prediction = cf.predict();
+        cf.base_prediction = model.predict(&cf.row, cf.snapshot.fraction);
         cf
     }
 
@@ -548,23 +551,14 @@ impl<'m> Counterfactual<'m> {
         self.model.attainment.score(&self.z)
     }
 
-    fn predict(&mut self) -> Prediction {
-        self.fill_row();
-        self.model.predict(&self.row, self.snapshot.fraction)
-    }
-
     /// Change in expected final attainment from one more unit of `kind` done now.
     fn effect(&mut self, kind: &str) -> f64 {
-        let activity = Activity {
-            activity_id: Id::from_trusted("counterfactual".to_owned()),
-            plan_id: self.snapshot.record.plan.plan_id.clone(),
-            kind: kind.to_owned(),
-            date: self.snapshot.as_of,
-            quantity: 1.0,
-            status: ActivityStatus::Done,
-            responsible: None,
-            kr_id: None,
-        };
+        let activity = done_now(
+            &self.snapshot.record.plan.plan_id,
+            kind,
+            self.snapshot.as_of,
+            1.0,
+        );
         self.snapshot.record.activities.push(activity);
         let with = self.raw();
         self.snapshot.record.activities.pop();
