@@ -1,13 +1,13 @@
 //! Reads: counts, partners, plans with everything recorded about them, the catalog, and
 //! the whole dataset for export.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::rows::{parse, parse_date};
+use super::rows::{parse, parse_date, placeholders, IN_LIST_MAX};
 use super::{Store, StoreError};
 use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
@@ -38,7 +38,7 @@ pub struct PlanFilter<'a> {
     pub plan_id: Option<&'a Id>,
 }
 
-fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(super) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |e| StoreError::Query(what, e)
 }
 
@@ -87,7 +87,7 @@ fn set<T>(
         .collect()
 }
 
-fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
+pub(super) fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
     let mut p = Partner::new(id(row, "partner_id")?);
     p.name = get(row, "name")?;
     p.partner_type = opt_enum(row, "partner_type", PartnerType::parse)?;
@@ -121,7 +121,7 @@ fn partner(row: &AnyRow) -> Result<Partner, StoreError> {
     Ok(p)
 }
 
-fn plan(row: &AnyRow) -> Result<Plan, StoreError> {
+pub(super) fn plan(row: &AnyRow) -> Result<Plan, StoreError> {
     Ok(Plan {
         plan_id: id(row, "plan_id")?,
         partner_id: id(row, "partner_id")?,
@@ -134,7 +134,7 @@ fn plan(row: &AnyRow) -> Result<Plan, StoreError> {
     })
 }
 
-fn key_result(row: &AnyRow) -> Result<KeyResult, StoreError> {
+pub(super) fn key_result(row: &AnyRow) -> Result<KeyResult, StoreError> {
     Ok(KeyResult {
         kr_id: id(row, "kr_id")?,
         plan_id: id(row, "plan_id")?,
@@ -156,7 +156,7 @@ fn progress(row: &AnyRow) -> Result<KrProgress, StoreError> {
     })
 }
 
-fn activity(row: &AnyRow) -> Result<Activity, StoreError> {
+pub(super) fn activity(row: &AnyRow) -> Result<Activity, StoreError> {
     Ok(Activity {
         activity_id: id(row, "activity_id")?,
         plan_id: id(row, "plan_id")?,
@@ -210,7 +210,7 @@ fn action(row: &AnyRow) -> Result<ActionSpec, StoreError> {
     })
 }
 
-fn feedback(row: &AnyRow) -> Result<Feedback, StoreError> {
+pub(super) fn feedback(row: &AnyRow) -> Result<Feedback, StoreError> {
     Ok(Feedback {
         recommendation_id: id(row, "recommendation_id")?,
         plan_id: id(row, "plan_id")?,
@@ -251,7 +251,8 @@ fn plan_conditions(filter: &PlanFilter<'_>) -> (String, Vec<String>) {
 }
 
 impl Store {
-    async fn fetch(
+    /// Runs `sql` with the tenant as `$1` and `binds` as `$2...`.
+    pub(super) async fn fetch(
         &self,
         what: &'static str,
         sql: &str,
@@ -321,6 +322,60 @@ impl Store {
                 .collect(),
             catalog: self.catalog(tenant).await?,
         })
+    }
+
+    /// The ids among those given that the tenant holds, with its catalog: what a small
+    /// write needs to check its references, without reading every id of the tenant the
+    /// way [`Self::known_ids`] does (which takes seconds at 100k plans).
+    pub async fn known_ids_among(
+        &self,
+        tenant: &str,
+        partners: &[&str],
+        plans: &[&str],
+        key_results: &[&str],
+    ) -> Result<crate::domain::KnownIds, StoreError> {
+        Ok(crate::domain::KnownIds {
+            partners: self
+                .existing(tenant, "partners", "partner_id", partners)
+                .await?,
+            plans: self.existing(tenant, "plans", "plan_id", plans).await?,
+            key_results: self
+                .existing(tenant, "key_results", "kr_id", key_results)
+                .await?,
+            catalog: self.catalog(tenant).await?,
+        })
+    }
+
+    /// Which of `ids` are stored in `table.column` for the tenant, in `IN` lists of at
+    /// most [`IN_LIST_MAX`] ids.
+    async fn existing(
+        &self,
+        tenant: &str,
+        table: &'static str,
+        column: &'static str,
+        ids: &[&str],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let sql = format!(
+                "SELECT {column} FROM {table} WHERE tenant_id = $1 AND {column} IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
+            for id in chunk {
+                query = query.bind((*id).to_owned());
+            }
+            found.extend(
+                query
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(query_err("reading known ids"))?,
+            );
+        }
+        Ok(found)
     }
 
     /// The tenants that hold any partner, for `nextbest stats` without `--tenant`.

@@ -207,6 +207,20 @@ pub(crate) fn feedback_row(tenant: &str, f: &Feedback) -> Vec<Val> {
     ]
 }
 
+/// Ids bound per `IN (...)` list. SQLite refused more than 999 bound parameters before
+/// 3.32 and PostgreSQL caps a statement at 65,535; 500 stays under both with room for the
+/// other parameters, and keeps each statement's plan small.
+pub(crate) const IN_LIST_MAX: usize = 500;
+
+/// `$first, $first+1, ...`: `n` numbered placeholders for an `IN (...)` list, the style
+/// every hand-written query here uses on both back ends.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses a stored value back into a domain value; the store only holds validated values,
 /// so a failure here means the database was edited by hand and is reported, not panicked on.
 pub(crate) fn parse<T, E: std::fmt::Display>(

@@ -1,13 +1,17 @@
 //! Writes: a whole dataset in one transaction (import), or one plan with its key results.
 
+use std::collections::HashSet;
+
+use sqlx::{Any, Transaction};
+
 use super::rows::{
-    self, ACTIONS, ACTIVITIES, FEEDBACK, KEY_RESULTS, KR_PROGRESS, OBSERVED_ACTIONS, PARTNERS,
-    PLANS,
+    self, placeholders, ACTIONS, ACTIVITIES, FEEDBACK, IN_LIST_MAX, KEY_RESULTS, KR_PROGRESS,
+    OBSERVED_ACTIONS, PARTNERS, PLANS,
 };
 use super::{Store, StoreError};
 use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
-use crate::domain::{KeyResult, Plan};
+use crate::domain::{Id, KeyResult, Plan};
 
 /// Called as rows are written: the entity and how many rows the last statement wrote.
 pub type WriteProgress<'a> = &'a mut dyn FnMut(&'static str, usize);
@@ -22,6 +26,22 @@ impl Store {
         data: &Dataset,
         progress: WriteProgress<'_>,
     ) -> Result<(), StoreError> {
+        self.write_dataset_replacing(tenant, data, &[], progress)
+            .await
+            .map(|_removed| ())
+    }
+
+    /// [`Self::write_dataset`], where moreover each plan in `complete` ends up with exactly
+    /// the key results `data` gives it: its other key results are removed with their
+    /// progress, in the same transaction. This is how a client that sends a plan with its
+    /// key results deletes one. Returns how many key results were removed.
+    pub async fn write_dataset_replacing(
+        &self,
+        tenant: &str,
+        data: &Dataset,
+        complete: &[Id],
+        progress: WriteProgress<'_>,
+    ) -> Result<u64, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -43,6 +63,9 @@ impl Store {
                 |n| progress("plans", n),
             )
             .await?;
+        let plans: Vec<&str> = complete.iter().map(Id::as_str).collect();
+        let keep: HashSet<&str> = data.key_results.iter().map(|k| k.kr_id.as_str()).collect();
+        let removed = remove_other_key_results(&mut tx, tenant, &plans, &keep).await?;
         KEY_RESULTS
             .upsert(
                 &mut tx,
@@ -103,7 +126,8 @@ impl Store {
             .await?;
         tx.commit()
             .await
-            .map_err(|e| StoreError::Query("committing the import", e))
+            .map_err(|e| StoreError::Query("committing the import", e))?;
+        Ok(removed)
     }
 
     /// Stores a plan together with its complete set of key results, atomically: key
@@ -127,31 +151,8 @@ impl Store {
                 |_| {},
             )
             .await?;
-        let keep: Vec<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
-        let stale: Vec<String> = sqlx::query_scalar::<_, String>(
-            "SELECT kr_id FROM key_results WHERE tenant_id = $1 AND plan_id = $2",
-        )
-        .bind(tenant)
-        .bind(plan.plan_id.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| StoreError::Query("reading a plan's key results", e))?
-        .into_iter()
-        .filter(|id| !keep.contains(&id.as_str()))
-        .collect();
-        for kr_id in &stale {
-            for sql in [
-                "DELETE FROM kr_progress WHERE tenant_id = $1 AND kr_id = $2",
-                "DELETE FROM key_results WHERE tenant_id = $1 AND kr_id = $2",
-            ] {
-                sqlx::query(sql)
-                    .bind(tenant)
-                    .bind(kr_id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| StoreError::Query("removing a key result", e))?;
-            }
-        }
+        let keep: HashSet<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
+        remove_other_key_results(&mut tx, tenant, &[plan.plan_id.as_str()], &keep).await?;
         KEY_RESULTS
             .upsert(
                 &mut tx,
@@ -164,4 +165,48 @@ impl Store {
             .await
             .map_err(|e| StoreError::Query("committing a plan write", e))
     }
+}
+
+/// Removes the key results of `plans` whose id is not in `keep`, progress first (it
+/// references them). Returns how many key results went. Activities that named a removed
+/// key result keep the id: it is a soft link, like in an import.
+async fn remove_other_key_results(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &str,
+    plans: &[&str],
+    keep: &HashSet<&str>,
+) -> Result<u64, StoreError> {
+    let mut stale: Vec<String> = Vec::new();
+    for chunk in plans.chunks(IN_LIST_MAX) {
+        let sql = format!(
+            "SELECT kr_id FROM key_results WHERE tenant_id = $1 AND plan_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
+        for plan in chunk {
+            query = query.bind((*plan).to_owned());
+        }
+        let ids = query
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| StoreError::Query("reading a plan's key results", e))?;
+        stale.extend(ids.into_iter().filter(|id| !keep.contains(id.as_str())));
+    }
+    for chunk in stale.chunks(IN_LIST_MAX) {
+        for table in ["kr_progress", "key_results"] {
+            let sql = format!(
+                "DELETE FROM {table} WHERE tenant_id = $1 AND kr_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(tenant.to_owned());
+            for kr in chunk {
+                query = query.bind(kr.clone());
+            }
+            query
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| StoreError::Query("removing a key result", e))?;
+        }
+    }
+    Ok(u64::try_from(stale.len()).unwrap_or(u64::MAX))
 }
