@@ -3,6 +3,7 @@
 //!
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
+mod pages;
 mod read;
 mod recommendations;
 mod rows;
