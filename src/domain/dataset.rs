@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use super::{ActionSpec, Activity, Catalog, Feedback, KeyResult, KrProgress, Partner, Plan};
 
-#[derive(Debug, Clone, Default)]
+/// Serialisable so that a write can answer with the rows as stored (derived ids included).
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Dataset {
     pub partners: Vec<Partner>,
     pub plans: Vec<Plan>,

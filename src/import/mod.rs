@@ -7,6 +7,7 @@
 
 mod cells;
 mod entities;
+mod records;
 mod source;
 pub mod write;
 
@@ -18,7 +19,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use crate::domain::{Dataset, KnownIds};
-pub use source::{discover, EntityFile, Format};
+pub use records::{read_records, sync_records, SyncOutcome};
+pub use source::{discover, EntityFile, Format, ENTITIES};
 pub use write::write_csv_dir;
 
 use crate::domain::{ActionSpec, Id};
@@ -67,6 +69,9 @@ pub enum ImportError {
     Invalid(Rejection),
     #[error("could not read what the store already holds")]
     Store(#[source] StoreError),
+    /// A request named an entity DATA_FORMAT.md does not have; nothing was read.
+    #[error("`{0}` is not an entity of the data format: use one of {list}", list = ENTITIES.join(", "))]
+    UnknownEntity(String),
 }
 
 /// One refused row: where, what value, and which rule it broke. Boxed, so the `Result`s
@@ -152,6 +157,10 @@ pub struct ReadOutcome {
     pub rejected: Vec<Rejection>,
     /// Kinds seen in activities that no catalog defines, now custom kinds.
     pub custom_kinds: Vec<String>,
+    /// Plans whose key results `dataset` gives completely (a plan object that carried
+    /// `key_results`): writing it removes their other key results. Empty for folders,
+    /// whose key_results file adds and updates but never removes.
+    pub complete_key_results: Vec<Id>,
 }
 
 /// Reads and validates the dataset in `dir` against what the store already holds.
@@ -162,16 +171,16 @@ pub fn read_dir(
     progress: &mut dyn FnMut(ReadProgress<'_>),
 ) -> Result<ReadOutcome, ImportError> {
     let files = discover(dir)?;
-    let mut reader = DatasetReader {
-        options,
-        known,
-        out: ReadOutcome::default(),
-        seen: Seen::default(),
-    };
+    let mut reader = DatasetReader::new(options, known);
     for file in &files {
         reader.read_file(file, progress)?;
     }
-    let mut out = reader.out;
+    Ok(reader.finish())
+}
+
+/// Adds the kinds seen in activities that no catalog defines as observed actions, so
+/// that every written activity has a kind the tenant's catalog knows.
+fn with_custom_kinds(mut out: ReadOutcome, known: &KnownIds) -> ReadOutcome {
     let mut catalog = known.catalog.clone();
     for spec in &out.dataset.actions {
         catalog.merge(spec.clone());
@@ -190,7 +199,7 @@ pub fn read_dir(
         .actions
         .extend(custom.iter().map(|k| ActionSpec::observed(k)));
     out.custom_kinds = custom;
-    Ok(out)
+    out
 }
 
 /// Ids accepted so far in this import, per entity, with the line that defined them.
@@ -224,16 +233,41 @@ fn first_definition(seen: &mut HashMap<String, u64>, id: &str, line: u64) -> Res
     }
 }
 
-impl DatasetReader<'_> {
+impl<'a> DatasetReader<'a> {
+    fn new(options: &'a ImportOptions, known: &'a KnownIds) -> Self {
+        Self {
+            options,
+            known,
+            out: ReadOutcome::default(),
+            seen: Seen::default(),
+        }
+    }
+
+    /// What was read, with the custom kinds it introduced.
+    fn finish(self) -> ReadOutcome {
+        with_custom_kinds(self.out, self.known)
+    }
+
     fn read_file(
         &mut self,
         file: &EntityFile,
         progress: &mut dyn FnMut(ReadProgress<'_>),
     ) -> Result<(), ImportError> {
-        let mut rows = RowReader::open(file)?;
+        let rows = RowReader::open(file)?;
         if file.format == Format::Csv {
             self.check_header(file.entity, &rows)?;
         }
+        self.read_rows(file.entity, rows, file.bytes, progress)
+    }
+
+    /// Validates every row of one entity's source and adds the valid ones to the dataset.
+    fn read_rows(
+        &mut self,
+        entity: &str,
+        mut rows: RowReader<'_>,
+        bytes_total: u64,
+        progress: &mut dyn FnMut(ReadProgress<'_>),
+    ) -> Result<(), ImportError> {
         let name = rows.file.clone();
         let mut row = Row::default();
         let mut count = 0_u64;
@@ -243,13 +277,17 @@ impl DatasetReader<'_> {
                 Ok(None) => break,
                 Ok(Some(())) => {
                     count += 1;
+                    let nested = row.nested.take();
                     let cells = cells::Cells {
                         file: &name,
                         format: rows.format,
                         columns: &rows.columns,
                         row: &row,
                     };
-                    let accepted = self.accept(file.entity, &cells, &mut attributes);
+                    let accepted = match nested {
+                        None => self.accept(entity, &cells, &mut attributes),
+                        Some(nested) => self.accept_nested(entity, &cells, nested, &mut attributes),
+                    };
                     if let Err(rejection) = accepted {
                         self.reject(rejection)?;
                     }
@@ -261,26 +299,26 @@ impl DatasetReader<'_> {
                 progress(ReadProgress {
                     file: &name,
                     bytes_read: rows.position(),
-                    bytes_total: file.bytes,
+                    bytes_total,
                     rows: count,
                     done: false,
                 });
             }
         }
-        if file.entity == "partners" {
+        if entity == "partners" {
             self.type_attributes(&rows.columns, attributes);
         }
         progress(ReadProgress {
             file: &name,
-            bytes_read: file.bytes,
-            bytes_total: file.bytes,
+            bytes_read: bytes_total,
+            bytes_total,
             rows: count,
             done: true,
         });
         Ok(())
     }
 
-    fn check_header(&self, entity: &str, rows: &RowReader) -> Result<(), ImportError> {
+    fn check_header(&self, entity: &str, rows: &RowReader<'_>) -> Result<(), ImportError> {
         for (i, column) in rows.columns.iter().enumerate() {
             if rows.columns[..i].contains(column) {
                 return Err(ImportError::DuplicateColumn {

@@ -104,23 +104,44 @@ pub fn discover(dir: &Path) -> Result<Vec<EntityFile>, ImportError> {
 pub struct Row {
     pub line: u64,
     pub cells: Vec<Option<String>>,
+    /// The value of the reader's [`JsonShape::nested`] key, taken out whole (JSONL only).
+    pub nested: Option<serde_json::Value>,
 }
 
-/// Reads an entity file row by row. For CSV the columns are the header; for JSONL they
-/// grow as new keys appear, and a row lacks the keys it does not have.
-pub struct RowReader {
+/// How a JSONL object maps onto cells beyond "one key, one column". Files use the plain
+/// shape; request bodies accept what the API's GET answers, so that it can be sent back.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonShape {
+    /// A key whose object value is spread into columns of its own (a partner's
+    /// `attributes`), with the column names it may not use because they are standard.
+    pub flatten: Option<(&'static str, &'static [&'static str])>,
+    /// A key whose value is left to the caller in [`Row::nested`] (a plan's `key_results`).
+    pub nested: Option<&'static str>,
+}
+
+/// Reads an entity file (or a request body) row by row. For CSV the columns are the
+/// header; for JSONL they grow as new keys appear, and a row lacks the keys it does not have.
+pub struct RowReader<'a> {
     pub file: String,
     pub format: Format,
     pub columns: Vec<String>,
-    inner: Inner,
+    inner: Inner<'a>,
 }
 
-enum Inner {
+enum Inner<'a> {
     Csv(csv::Reader<BufReader<File>>, csv::StringRecord),
-    Jsonl(BufReader<File>, u64, String),
+    Jsonl(Jsonl<'a>),
 }
 
-impl RowReader {
+/// JSONL state: the source, the line number, the line buffer and the object's shape.
+struct Jsonl<'a> {
+    source: Box<dyn BufRead + Send + 'a>,
+    line: u64,
+    buf: Vec<u8>,
+    shape: JsonShape,
+}
+
+impl RowReader<'static> {
     pub fn open(file: &EntityFile) -> Result<Self, ImportError> {
         let io = |source| ImportError::Io {
             path: file.path.clone(),
@@ -149,11 +170,28 @@ impl RowReader {
                     inner: Inner::Csv(reader, csv::StringRecord::new()),
                 })
             }
-            Format::Jsonl => Ok(Self {
-                file: name,
-                format: Format::Jsonl,
-                columns: Vec::new(),
-                inner: Inner::Jsonl(BufReader::with_capacity(1 << 20, handle), 0, String::new()),
+            Format::Jsonl => Ok(Self::jsonl(
+                name,
+                BufReader::with_capacity(1 << 20, handle),
+                JsonShape::default(),
+            )),
+        }
+    }
+}
+
+impl<'a> RowReader<'a> {
+    /// JSONL rows from any buffered source (a file, a request body as `&[u8]`), named
+    /// `name` in rejections.
+    pub fn jsonl(name: String, source: impl BufRead + Send + 'a, shape: JsonShape) -> Self {
+        Self {
+            file: name,
+            format: Format::Jsonl,
+            columns: Vec::new(),
+            inner: Inner::Jsonl(Jsonl {
+                source: Box::new(source),
+                line: 0,
+                buf: Vec::new(),
+                shape,
             }),
         }
     }
@@ -162,12 +200,12 @@ impl RowReader {
     pub fn position(&self) -> u64 {
         match &self.inner {
             Inner::Csv(reader, _) => reader.position().byte(),
-            Inner::Jsonl(_, _, _) => 0,
+            Inner::Jsonl(_) => 0,
         }
     }
 
     /// The next row, `Ok(None)` at the end. A row that cannot even be split into cells
-    /// (bad quoting, invalid JSON) is a [`Rejection`] of its own.
+    /// (bad quoting, invalid UTF-8, invalid JSON) is a [`Rejection`] of its own.
     pub fn next_row(&mut self, row: &mut Row) -> Result<Option<()>, RowError> {
         match &mut self.inner {
             Inner::Csv(reader, record) => {
@@ -198,6 +236,7 @@ impl RowReader {
                 }
                 row.line = record.position().map_or(0, csv::Position::line);
                 row.cells.clear();
+                row.nested = None;
                 row.cells.extend(
                     record
                         .iter()
@@ -205,23 +244,38 @@ impl RowReader {
                 );
                 Ok(Some(()))
             }
-            Inner::Jsonl(reader, line_no, buf) => loop {
-                buf.clear();
-                let read = reader.read_line(buf).map_err(|source| {
-                    RowError::Fatal(ImportError::Io {
-                        path: PathBuf::from(&self.file),
-                        source,
-                    })
-                })?;
+            Inner::Jsonl(jsonl) => loop {
+                jsonl.buf.clear();
+                // Bytes, not `read_line`: invalid UTF-8 is then one bad row, as in CSV,
+                // rather than an I/O error that ends the read.
+                let read = jsonl
+                    .source
+                    .read_until(b'\n', &mut jsonl.buf)
+                    .map_err(|source| {
+                        RowError::Fatal(ImportError::Io {
+                            path: PathBuf::from(&self.file),
+                            source,
+                        })
+                    })?;
                 if read == 0 {
                     return Ok(None);
                 }
-                *line_no += 1;
-                let text = buf.trim();
+                jsonl.line += 1;
+                let line = jsonl.line;
+                let text = std::str::from_utf8(&jsonl.buf).map_err(|e| {
+                    RowError::Row(Rejection::new(
+                        &self.file,
+                        line,
+                        &(e.valid_up_to() + 1).to_string(),
+                        None,
+                        "",
+                        "not valid UTF-8",
+                    ))
+                })?;
+                let text = text.trim();
                 if text.is_empty() {
                     continue;
                 }
-                let line = *line_no;
                 let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
                     .map_err(|e| {
                         RowError::Row(Rejection::new(
@@ -233,34 +287,105 @@ impl RowReader {
                             &format!("not a JSON object: {e}"),
                         ))
                     })?;
-                row.line = line;
-                row.cells.clear();
-                row.cells.resize(self.columns.len(), None);
-                for (key, value) in object {
-                    let cell = json_cell(&value).map_err(|rule| {
-                        RowError::Row(Rejection::new(
-                            &self.file,
-                            line,
-                            &key,
-                            Some(&key),
-                            &value.to_string(),
-                            rule,
-                        ))
-                    })?;
-                    let index = match self.columns.iter().position(|c| *c == key) {
-                        Some(i) => i,
-                        None => {
-                            self.columns.push(key);
-                            row.cells.push(None);
-                            self.columns.len() - 1
-                        }
-                    };
-                    row.cells[index] = cell;
-                }
+                object_row(
+                    &self.file,
+                    line,
+                    object,
+                    jsonl.shape,
+                    &mut self.columns,
+                    row,
+                )
+                .map_err(RowError::Row)?;
                 return Ok(Some(()));
             },
         }
     }
+}
+
+/// Turns one JSON object into `row`, adding its new keys to `columns`. Shared by the
+/// JSONL reader and by objects nested in a row (a plan's key results), so that JSON
+/// becomes cells in exactly one way.
+pub fn object_row(
+    file: &str,
+    line: u64,
+    object: serde_json::Map<String, serde_json::Value>,
+    shape: JsonShape,
+    columns: &mut Vec<String>,
+    row: &mut Row,
+) -> Result<(), Rejection> {
+    row.line = line;
+    row.cells.clear();
+    row.cells.resize(columns.len(), None);
+    row.nested = None;
+    for (key, value) in object {
+        if shape.nested == Some(key.as_str()) {
+            row.nested = Some(value).filter(|v| !v.is_null());
+            continue;
+        }
+        if let Some((flatten, reserved)) = shape.flatten.filter(|(k, _)| *k == key) {
+            match value {
+                serde_json::Value::Null => {}
+                serde_json::Value::Object(inner) => {
+                    for (name, value) in inner {
+                        let path = format!("{flatten}.{name}");
+                        if reserved.contains(&name.as_str()) {
+                            return Err(Rejection::new(
+                                file,
+                                line,
+                                &path,
+                                Some(&name),
+                                &value.to_string(),
+                                &format!("is a standard field: give it outside `{flatten}`"),
+                            ));
+                        }
+                        set_cell(file, line, &path, &name, &value, columns, row)?;
+                    }
+                }
+                other => {
+                    return Err(Rejection::new(
+                        file,
+                        line,
+                        &key,
+                        Some(&key),
+                        &other.to_string(),
+                        "must be an object of custom attributes",
+                    ))
+                }
+            }
+            continue;
+        }
+        set_cell(file, line, &key, &key, &value, columns, row)?;
+    }
+    Ok(())
+}
+
+/// Sets the cell of column `name` (`path` names it in messages); a column given twice in
+/// one object (at the top level and among the flattened attributes) is refused.
+fn set_cell(
+    file: &str,
+    line: u64,
+    path: &str,
+    name: &str,
+    value: &serde_json::Value,
+    columns: &mut Vec<String>,
+    row: &mut Row,
+) -> Result<(), Rejection> {
+    let reject =
+        |rule: &str| Rejection::new(file, line, path, Some(name), &value.to_string(), rule);
+    let cell = json_cell(value).map_err(reject)?;
+    let index = match columns.iter().position(|c| *c == name) {
+        Some(i) => i,
+        None => {
+            columns.push(name.to_owned());
+            row.cells.push(None);
+            columns.len() - 1
+        }
+    };
+    if row.cells[index].is_some() && cell.is_some() {
+        return Err(reject("is given twice"));
+    }
+    row.cells[index] = cell;
+    Ok(())
 }
 
 /// Why a row could not be read: a bad row (rejected like an invalid value) or a broken file.
