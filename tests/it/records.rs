@@ -301,9 +301,7 @@ async fn a_plan_with_key_results_replaces_its_set_and_the_removed_ones_progress(
         sync(&db, "plans", plan).await.unwrap();
         assert_eq!(db.counts().await, after, "sending it again ({})", db.name);
 
-        let without = concat!(
-            r#"{"plan_id":"acme-2025h1","partner_id":"acme","start_date":"2025-01-01","end_date":"2025-06-30","status":"closed","name":"H1"}"#
-        );
+        let without = r#"{"plan_id":"acme-2025h1","partner_id":"acme","start_date":"2025-01-01","end_date":"2025-06-30","status":"closed","name":"H1"}"#;
         let out = sync(&db, "plans", without).await.unwrap();
         assert_eq!(out.key_results_removed, 0, "{}", db.name);
         assert_eq!(
