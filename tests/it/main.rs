@@ -7,5 +7,6 @@ mod import;
 mod model;
 mod nba;
 mod peers;
+mod portfolio;
 mod store;
 mod vector;
