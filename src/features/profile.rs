@@ -362,6 +362,20 @@ impl ProfileSchema {
             .map(|v| if v.is_finite() { v as f32 } else { 0.0 })
             .collect()
     }
+
+    /// The profile vector of a partner whose activity is unknown (a prospect, not stored):
+    /// the activity-mix block is the fitted mean (all zeros), as an unknown numeric field
+    /// is. [`Self::vector`] with an empty mix would instead say "did nothing for half a
+    /// year", far below the mean, and a prospect would then look most like the tenant's
+    /// dormant partners. Tenure is computed at `as_of`.
+    pub fn prospect_vector(&self, partner: &Partner, as_of: NaiveDate) -> Vec<f32> {
+        let mut v = self.vector(partner, &RecentMix::empty(as_of));
+        let mix_start = v.len().saturating_sub(self.categories.len() + 1);
+        for x in v.iter_mut().skip(mix_start) {
+            *x = 0.0;
+        }
+        v
+    }
 }
 
 /// The factor that gives a block of `columns` unit-variance (or one-hot) columns the
@@ -703,6 +717,40 @@ mod tests {
             cosine(&selling, &schema.vector(&partners[12], &mixes["p12"]))
                 > cosine(&selling, &schema.vector(&partners[12], &mixes["p11"]))
         );
+    }
+
+    #[test]
+    fn a_prospect_vector_is_the_profile_with_an_average_activity_mix() {
+        // Every partner did something recently, so "nothing done" is far below the mean.
+        let catalog = Catalog::built_in();
+        let partners = population();
+        let mut mix = RecentMix::empty(date(AS_OF));
+        mix.add(
+            &activity("qbr", "2026-09-01", ActivityStatus::Done),
+            &catalog,
+        );
+        let mixes = partners
+            .iter()
+            .map(|p| (p.partner_id.to_string(), mix.clone()))
+            .collect();
+        let schema = ProfileSchema::fit(&partners, &mixes, &catalog, date(AS_OF));
+        let names = schema.names();
+        let p = partner("x", 0.7);
+        let prospect = schema.prospect_vector(&p, date(AS_OF));
+        assert_valid(&prospect, &schema);
+        let idle = schema.vector(&p, &RecentMix::empty(date(AS_OF)));
+        let count = names
+            .iter()
+            .position(|n| n == "mix:activities_log1p")
+            .unwrap();
+        assert!(idle[count] < 0.0, "an idle partner is below the mean");
+        for (i, name) in names.iter().enumerate() {
+            if name.starts_with("mix:") {
+                assert_eq!(prospect[i], 0.0, "{name} is the mean");
+            } else {
+                assert_eq!(prospect[i], idle[i], "{name} is the profile's");
+            }
+        }
     }
 
     #[test]

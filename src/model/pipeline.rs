@@ -194,14 +194,25 @@ pub async fn predict_active(
     Ok(records
         .iter()
         .map(|record| {
-            let snapshot = Snapshot::serving(record, as_of);
-            let row = model
-                .schema
-                .row(&snapshot, partners.get(record.plan.partner_id.as_str()));
+            let partner = partners.get(record.plan.partner_id.as_str());
             (
                 record.plan.plan_id.clone(),
-                model.predict(&row, snapshot.fraction),
+                predict_record(model, record, partner, as_of),
             )
         })
         .collect())
+}
+
+/// The prediction of one plan as it stands on `as_of`, from records already read: the
+/// same numbers as [`predict_active`], for callers (roll-ups, attention lists) that hold
+/// the plans and partners anyway and must not disagree with the per-plan endpoint.
+pub fn predict_record(
+    model: &OutcomeModel,
+    record: &PlanRecord,
+    partner: Option<&Partner>,
+    as_of: NaiveDate,
+) -> Prediction {
+    let snapshot = Snapshot::serving(record, as_of);
+    let row = model.schema.row(&snapshot, partner);
+    model.predict(&row, snapshot.fraction)
 }

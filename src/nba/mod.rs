@@ -11,7 +11,12 @@
 //! [`engine::Engine`] holds one tenant's read-only state; [`context`] loads what one plan
 //! needs from the store; [`peers`] finds similar partners and peer benchmarks;
 //! [`decision`] scores the engine against a synthetic world's ground truth.
+//!
+//! Beside the per-plan engine: [`portfolio`] rolls predicted outcomes up for leadership
+//! (by region, tier, partner type, manager or template), and [`attention`] lists which of
+//! a manager's partners need attention now, and why.
 
+pub mod attention;
 pub mod context;
 pub mod decision;
 pub mod effect;
@@ -19,6 +24,7 @@ pub mod eligibility;
 pub mod engine;
 pub mod explain;
 pub mod peers;
+pub mod portfolio;
 pub mod simulate;
 
 use std::sync::Arc;
@@ -46,6 +52,10 @@ pub enum NbaError {
     NoModel(String),
     #[error("invalid what-if: {0}")]
     InvalidWhatIf(String),
+    #[error(
+        "cannot group a forecast by `{0}`: use region, tier, partner_type, manager or template"
+    )]
+    UnknownGroupBy(String),
     #[error("could not read or write the tenant's data")]
     Store(#[from] StoreError),
     #[error("could not load the tenant's model")]

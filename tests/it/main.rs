@@ -7,6 +7,7 @@ mod import;
 mod model;
 mod nba;
 mod peers;
+mod portfolio;
 mod records;
 mod store;
 mod vector;
