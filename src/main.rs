@@ -27,21 +27,39 @@ use nextbest::synth::{self, SynthParams};
 struct Cli {
     #[command(flatten)]
     config: Config,
-    /// Log filter, e.g. `info` or `nextbest=debug` (overridden by RUST_LOG).
-    /// The default quiets the embedded vector index's start-up notices and sqlx's
-    /// slow-statement notices on bulk reads, which say nothing a user can act on.
+    /// Log filter, e.g. `info` or `nextbest=debug` (overridden by RUST_LOG). By default
+    /// commands log warnings and `serve` logs what it does; both quiet the embedded
+    /// vector index's start-up notices and sqlx's slow-statement notices on bulk reads,
+    /// which say nothing a user can act on.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    /// Log lines as text or as JSON objects (one per line, for log shippers).
     #[arg(
         long,
         global = true,
-        default_value = "warn,qdrant_edge=error,sqlx::query=error"
+        env = "NEXTBEST_LOG_FORMAT",
+        default_value = "text"
     )]
-    log: String,
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API (`--demo` seeds the sample data, trains and prints a key).
+    Serve(cli::serve::ServeArgs),
+    /// Create, list and revoke API keys of the tenant.
+    Keys {
+        #[command(subcommand)]
+        command: cli::serve::KeysCommand,
+    },
     /// Write a synthetic partner ecosystem with known causal effects (and its ground truth).
     Generate {
         /// Number of partners.
@@ -209,7 +227,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    let default_log = match cli.command {
+        Command::Serve(_) => "info,qdrant_edge=error,sqlx::query=error",
+        _ => "warn,qdrant_edge=error,sqlx::query=error",
+    };
+    init_tracing(cli.log.as_deref().unwrap_or(default_log), cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -229,19 +251,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
     let config = cli.config;
     Id::parse(&config.tenant).with_context(|| format!("invalid --tenant `{}`", config.tenant))?;
     match cli.command {
+        Command::Serve(args) => cli::serve::serve(&config, args).await,
+        Command::Keys { command } => cli::serve::keys(&config, command).await,
         Command::Generate {
             partners,
             seed,

@@ -1,6 +1,8 @@
 //! The next-best-action commands: recommend, what-if, similar, benchmark, reindex, and
 //! the decision part of evaluate. Thin: parse, call the engine, print.
 
+pub mod serve;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

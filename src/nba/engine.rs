@@ -208,6 +208,19 @@ impl Engine {
         self.model_version.as_deref()
     }
 
+    /// The active outcome model, for predictions beside the recommendations.
+    pub fn model(&self) -> Option<&Arc<OutcomeModel>> {
+        self.model.as_ref()
+    }
+
+    /// Similar partners and the index they are searched in, when the engine has them.
+    pub fn peers(&self) -> Option<(&Peers, &dyn VectorIndex)> {
+        match (&self.peers, &self.index) {
+            (Some(peers), Some(index)) => Some((peers.as_ref(), index.as_ref())),
+            _ => None,
+        }
+    }
+
     /// Eligible candidates with reasons for the others, in catalog order.
     pub fn eligibility<'a>(&'a self, facts: &Facts) -> (Vec<&'a ActionSpec>, Vec<Excluded>) {
         let mut eligible = Vec::new();

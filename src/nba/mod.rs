@@ -92,14 +92,10 @@ pub async fn load_engine(
     Ok(engine)
 }
 
-/// Gives each action an id and logs it with its score, so feedback and the plan's later
-/// outcome can be joined to what was recommended. Ids hash the tenant, plan, kind, rank
-/// and the instant, so two requests never share one.
-pub async fn log(
-    store: &Store,
-    tenant: &str,
-    batch: &mut [Recommendations],
-) -> Result<(), NbaError> {
+/// Gives each action an id and returns the log rows, without writing them: a server
+/// hands them to a batching writer so a served recommendation costs no fsync of its own.
+/// Ids hash the tenant, plan, kind, rank and the instant, so two requests never share one.
+pub fn log_rows(tenant: &str, batch: &mut [Recommendations]) -> Vec<LoggedRecommendation> {
     let now = Utc::now();
     let nanos = now.timestamp_nanos_opt().unwrap_or_default();
     let mut rows = Vec::new();
@@ -134,6 +130,17 @@ pub async fn log(
             action.recommendation_id = Some(id);
         }
     }
+    rows
+}
+
+/// Gives each action an id and logs it with its score, so feedback and the plan's later
+/// outcome can be joined to what was recommended.
+pub async fn log(
+    store: &Store,
+    tenant: &str,
+    batch: &mut [Recommendations],
+) -> Result<(), NbaError> {
+    let rows = log_rows(tenant, batch);
     store.log_recommendations(tenant, &rows).await?;
     Ok(())
 }

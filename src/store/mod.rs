@@ -3,6 +3,8 @@
 //!
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
+mod keys;
+mod lookup;
 mod pages;
 mod read;
 mod recommendations;
@@ -17,6 +19,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
+pub use keys::StoredKey;
 pub use read::{Counts, PlanFilter};
 pub use recommendations::LoggedRecommendation;
 pub(crate) use rows::timestamp;

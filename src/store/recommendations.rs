@@ -82,13 +82,11 @@ impl Store {
             .begin()
             .await
             .map_err(|e| StoreError::Query("starting the recommendation log write", e))?;
+        // Rows built before the first await keep the future `Send` for any lifetime, so
+        // the server's background log writer can run it on a spawned task.
+        let rows: Vec<Vec<Val>> = recommendations.iter().map(|r| row(tenant, r)).collect();
         RECOMMENDATIONS
-            .upsert(
-                &mut tx,
-                self.backend,
-                recommendations.iter().map(|r| row(tenant, r)),
-                |_| {},
-            )
+            .upsert(&mut tx, self.backend, rows, |_| {})
             .await?;
         tx.commit()
             .await

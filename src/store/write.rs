@@ -13,8 +13,19 @@ use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
 use crate::domain::{Id, KeyResult, Plan};
 
+/// Rows of `items` for `tenant`. A named function, not a closure written at the call:
+/// closures inside the async writers made their futures `Send` only for one lifetime,
+/// which a spawned task (the HTTP server) cannot accept.
+fn each<'a, T: Sync + 'a>(
+    tenant: &'a str,
+    items: impl IntoIterator<Item = &'a T, IntoIter: Send + 'a>,
+    row: fn(&str, &T) -> Vec<super::upsert::Val>,
+) -> impl Iterator<Item = Vec<super::upsert::Val>> + Send + 'a {
+    items.into_iter().map(move |item| row(tenant, item))
+}
+
 /// Called as rows are written: the entity and how many rows the last statement wrote.
-pub type WriteProgress<'a> = &'a mut dyn FnMut(&'static str, usize);
+pub type WriteProgress<'a> = &'a mut (dyn FnMut(&'static str, usize) + Send);
 
 impl Store {
     /// Upserts every row of `data` for `tenant` in one transaction: all of it is stored or,
@@ -51,7 +62,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.partners.iter().map(|p| rows::partner_row(tenant, p)),
+                each(tenant, &data.partners, rows::partner_row),
                 |n| progress("partners", n),
             )
             .await?;
@@ -59,7 +70,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.plans.iter().map(|p| rows::plan_row(tenant, p)),
+                each(tenant, &data.plans, rows::plan_row),
                 |n| progress("plans", n),
             )
             .await?;
@@ -70,9 +81,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.key_results
-                    .iter()
-                    .map(|k| rows::key_result_row(tenant, k)),
+                each(tenant, &data.key_results, rows::key_result_row),
                 |n| progress("key_results", n),
             )
             .await?;
@@ -80,9 +89,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.kr_progress
-                    .iter()
-                    .map(|p| rows::progress_row(tenant, p)),
+                each(tenant, &data.kr_progress, rows::progress_row),
                 |n| progress("kr_progress", n),
             )
             .await?;
@@ -90,9 +97,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.activities
-                    .iter()
-                    .map(|a| rows::activity_row(tenant, a)),
+                each(tenant, &data.activities, rows::activity_row),
                 |n| progress("activities", n),
             )
             .await?;
@@ -104,7 +109,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                defined.into_iter().map(|a| rows::action_row(tenant, a)),
+                each(tenant, defined, rows::action_row),
                 |n| progress("actions", n),
             )
             .await?;
@@ -112,7 +117,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                observed.into_iter().map(|a| rows::action_row(tenant, a)),
+                each(tenant, observed, rows::action_row),
                 |n| progress("actions", n),
             )
             .await?;
@@ -120,7 +125,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                data.feedback.iter().map(|f| rows::feedback_row(tenant, f)),
+                each(tenant, &data.feedback, rows::feedback_row),
                 |n| progress("feedback", n),
             )
             .await?;
@@ -157,7 +162,7 @@ impl Store {
             .upsert(
                 &mut tx,
                 self.backend,
-                key_results.iter().map(|k| rows::key_result_row(tenant, k)),
+                each(tenant, key_results, rows::key_result_row),
                 |_| {},
             )
             .await?;

@@ -2,6 +2,8 @@
 //! One binary, so the crate is linked once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
+mod durability;
 mod helpers;
 mod import;
 mod model;

@@ -1,0 +1,465 @@
+//! Decisions: next best actions (stored plan, or a plan snapshot in the body), the
+//! predicted outcome, similar partners, peer benchmarks, prospect fit and what-if.
+//! Handlers parse, call the engine, and map errors; the engine does the work.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Caller;
+use super::docs::{ActivityDoc, PartnerDoc, PlanDoc};
+use super::error::{ApiError, Problem, ProblemBody};
+use super::extract::{path_id, JsonBody, Query};
+use super::state::AppState;
+use crate::domain::{KnownIds, PlanRecord, PlanStatus};
+use crate::import::{self, ImportOptions};
+use crate::model::pipeline;
+use crate::nba::{self, context, PlanContext, PlannedAction};
+use crate::vector::Filter;
+
+const MAX_K: usize = 20;
+
+fn check_k(k: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match k {
+        None => Ok(default),
+        Some(k) if (1..=max).contains(&k) => Ok(k),
+        Some(k) => Err(ApiError::validation(
+            "k",
+            format!("k must be between 1 and {max}, not {k}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct NbaQuery {
+    /// How many actions, 1..=20 (default 5).
+    pub k: Option<usize>,
+    /// Decide as of this date (YYYY-MM-DD); default today (or the server's `--as-of`).
+    #[param(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The ranked next best actions of an active or draft plan, each with its reasons and
+/// expected effect; every action is logged with a `recommendation_id` for feedback.
+#[utoipa::path(get, path = "/v1/plans/{id}/next-best-actions", tag = "decisions",
+    params(("id" = String, Path, description = "plan_id"), NbaQuery),
+    responses(
+        (status = 200, description = "Ranked actions with reasons", body = Object),
+        (status = 404, description = "No such plan", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The plan is closed or cancelled", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn next_best_actions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<NbaQuery>,
+) -> Result<Json<nba::Recommendations>, ApiError> {
+    let id = path_id(&id, "plan_id")?;
+    let k = check_k(q.k, 5, MAX_K)?;
+    let as_of = state.as_of(q.as_of);
+    let engine = state.engine(&caller.tenant).await?;
+    let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
+    let mut recs = engine.recommend(&ctx, k);
+    let rows = nba::log_rows(&caller.tenant, std::slice::from_mut(&mut recs));
+    state.reclog().push(&caller.tenant, rows).await;
+    Ok(Json(recs))
+}
+
+/// A plan snapshot for stateless recommendations.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Snapshot {
+    /// The plan, with its key results.
+    #[schema(value_type = PlanDoc)]
+    pub plan: Map<String, Value>,
+    /// The partner; when absent, the stored partner of `plan.partner_id` if there is one.
+    #[schema(value_type = Option<PartnerDoc>)]
+    pub partner: Option<Map<String, Value>>,
+    /// The plan's activities so far (and planned ones).
+    #[serde(default)]
+    #[schema(value_type = Vec<ActivityDoc>)]
+    pub activities: Vec<Map<String, Value>>,
+    #[schema(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+    pub k: Option<usize>,
+}
+
+fn lines(objects: &[&Map<String, Value>]) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    for o in objects {
+        serde_json::to_writer(&mut out, o)
+            .map_err(|e| ApiError::internal("re-encoding the snapshot", &e))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// A rejection inside the snapshot, with the part it came from as the field prefix.
+fn within(part: &str, e: import::ImportError) -> ApiError {
+    let mut err = ApiError::from(e);
+    if let Some(field) = err.field.take() {
+        err.field = Some(format!("{part}.{field}"));
+    }
+    err
+}
+
+/// Next best actions for a plan given in the body: nothing is read about the plan from
+/// the store and nothing is stored (no recommendation ids). For platforms that keep plans
+/// themselves, and for "what would it say if...".
+#[utoipa::path(post, path = "/v1/recommendations", tag = "decisions",
+    request_body = Snapshot,
+    responses(
+        (status = 200, description = "Ranked actions with reasons", body = Object),
+        (status = 422, description = "Invalid snapshot", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn stateless(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(snapshot): JsonBody<Snapshot>,
+) -> Result<Json<nba::Recommendations>, ApiError> {
+    let k = check_k(snapshot.k, 5, MAX_K)?;
+    let as_of = state.as_of(snapshot.as_of);
+    let engine = state.engine(&caller.tenant).await?;
+    let options = ImportOptions::default();
+    let mut known = KnownIds {
+        partners: HashSet::new(),
+        plans: HashSet::new(),
+        key_results: HashSet::new(),
+        catalog: engine.catalog().clone(),
+    };
+    let partner = match &snapshot.partner {
+        Some(p) => {
+            let read = import::read_records("partners", "partner", &lines(&[p])?, &options, &known)
+                .map_err(|e| within("partner", e))?;
+            read.dataset.partners.into_iter().next()
+        }
+        None => None,
+    };
+    let partner_id = snapshot
+        .plan
+        .get("partner_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::validation("plan.partner_id", "plan.partner_id is required"))?
+        .to_owned();
+    known.partners.insert(partner_id.clone());
+    let read = import::read_records(
+        "plans",
+        "plan",
+        &lines(&[&snapshot.plan])?,
+        &options,
+        &known,
+    )
+    .map_err(|e| within("plan", e))?;
+    let plan = read
+        .dataset
+        .plans
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::validation("plan", "the plan is missing"))?;
+    if !matches!(plan.status, PlanStatus::Active | PlanStatus::Draft) {
+        return Err(ApiError::new(
+            Problem::PlanNotOpen,
+            format!(
+                "the plan is {}; next best actions are for active and draft plans",
+                plan.status.as_str()
+            ),
+        )
+        .with_field("plan.status"));
+    }
+    let key_results = read.dataset.key_results;
+    known.plans.insert(plan.plan_id.to_string());
+    known
+        .key_results
+        .extend(key_results.iter().map(|k| k.kr_id.to_string()));
+    let activity_refs: Vec<&Map<String, Value>> = snapshot.activities.iter().collect();
+    let mut activities = if activity_refs.is_empty() {
+        Vec::new()
+    } else {
+        let mut objects = Vec::with_capacity(activity_refs.len());
+        for o in activity_refs {
+            let mut o = o.clone();
+            o.entry("plan_id")
+                .or_insert_with(|| Value::String(plan.plan_id.to_string()));
+            objects.push(o);
+        }
+        let refs: Vec<&Map<String, Value>> = objects.iter().collect();
+        import::read_records("activities", "activities", &lines(&refs)?, &options, &known)
+            .map_err(|e| within("activities", e))?
+            .dataset
+            .activities
+    };
+    activities.sort_by_key(|a| a.date);
+    let partner = match partner {
+        Some(p) => Some(p),
+        None => match crate::domain::Id::parse(&partner_id) {
+            Ok(id) => state.store().partner(&caller.tenant, &id).await?,
+            Err(_) => None,
+        },
+    };
+    let record = PlanRecord {
+        plan,
+        key_results,
+        progress: Vec::new(),
+        activities,
+    };
+    let ctx = PlanContext::new(record, partner, as_of);
+    Ok(Json(engine.recommend(&ctx, k)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AsOfQuery {
+    /// YYYY-MM-DD; default today (or the server's `--as-of`).
+    #[param(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The predicted outcome of an active plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanPrediction {
+    pub plan_id: String,
+    #[schema(value_type = String)]
+    pub as_of: NaiveDate,
+    pub model_version: Option<String>,
+    /// Probability the plan reaches its targets (attainment >= 1).
+    pub p_hit: f64,
+    /// Expected final attainment (1 = on target; capped at 2).
+    pub expected_attainment: f64,
+    /// 80% interval of the final attainment.
+    pub interval_low: f64,
+    pub interval_high: f64,
+}
+
+/// How an active plan is predicted to end: P(hit) and expected attainment with an 80%
+/// interval, from the tenant's active model.
+#[utoipa::path(get, path = "/v1/plans/{id}/prediction", tag = "decisions",
+    params(("id" = String, Path, description = "plan_id"), AsOfQuery),
+    responses(
+        (status = 200, description = "The prediction", body = PlanPrediction),
+        (status = 404, description = "No such plan", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Not active, or no model yet", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn prediction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AsOfQuery>,
+) -> Result<Json<PlanPrediction>, ApiError> {
+    let id = path_id(&id, "plan_id")?;
+    let as_of = state.as_of(q.as_of);
+    let plan = state
+        .store()
+        .plan(&caller.tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("plan", id.as_str()))?
+        .plan;
+    if plan.status != PlanStatus::Active {
+        return Err(ApiError::new(
+            Problem::PlanNotOpen,
+            format!(
+                "plan `{id}` is {}; predictions are for active plans",
+                plan.status.as_str()
+            ),
+        ));
+    }
+    let engine = state.engine(&caller.tenant).await?;
+    let model = engine.model().ok_or_else(|| {
+        ApiError::new(
+            Problem::NoModel,
+            format!(
+                "tenant `{}` has no active model: POST /v1/models/train",
+                caller.tenant
+            ),
+        )
+    })?;
+    let found =
+        pipeline::predict_active(state.store(), model, &caller.tenant, as_of, Some(&id)).await?;
+    let (_, p) = found
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("active plan", id.as_str()))?;
+    Ok(Json(PlanPrediction {
+        plan_id: id.to_string(),
+        as_of,
+        model_version: engine.model_version().map(str::to_owned),
+        p_hit: p.p_hit,
+        expected_attainment: p.expected_attainment,
+        interval_low: p.interval_low,
+        interval_high: p.interval_high,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SimilarQuery {
+    /// How many, 1..=100 (default 10).
+    pub k: Option<usize>,
+    pub region: Option<String>,
+    pub tier: Option<String>,
+    pub partner_type: Option<String>,
+}
+
+fn no_peers(tenant: &str) -> ApiError {
+    ApiError::new(
+        Problem::NoModel,
+        format!(
+            "tenant `{tenant}` has no similar-partner index yet: train a model \
+             (POST /v1/models/train)"
+        ),
+    )
+}
+
+/// The partners most similar to this one (cosine over profile vectors), optionally
+/// within a region, tier or partner type, with their outcomes.
+#[utoipa::path(get, path = "/v1/partners/{id}/similar", tag = "decisions",
+    params(("id" = String, Path, description = "partner_id"), SimilarQuery),
+    responses(
+        (status = 200, description = "Similar partners, most similar first", body = Vec<Object>),
+        (status = 404, description = "No such partner", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn similar(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<SimilarQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_id(&id, "partner_id")?;
+    let k = check_k(q.k, 10, 100)?;
+    let engine = state.engine(&caller.tenant).await?;
+    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
+    let filter = Filter {
+        partner_type: q.partner_type,
+        region: q.region,
+        tier: q.tier,
+    };
+    let found = peers.similar(index, &caller.tenant, id.as_str(), k, &filter)?;
+    serde_json::to_value(found)
+        .map(Json)
+        .map_err(|e| ApiError::internal("serialising similar partners", &e))
+}
+
+/// The partner against its most similar peers: 6Cs, NPS, trust, attainment and activity,
+/// with percentiles and the peers' successful targets.
+#[utoipa::path(get, path = "/v1/partners/{id}/benchmark", tag = "decisions",
+    params(("id" = String, Path, description = "partner_id")),
+    responses(
+        (status = 200, description = "The benchmark", body = Object),
+        (status = 404, description = "No such partner", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn benchmark(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_id(&id, "partner_id")?;
+    let engine = state.engine(&caller.tenant).await?;
+    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
+    let found = peers.benchmark(index, &caller.tenant, id.as_str())?;
+    serde_json::to_value(found)
+        .map(Json)
+        .map_err(|e| ApiError::internal("serialising the benchmark", &e))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FitRequest {
+    /// The prospect's profile (DATA_FORMAT.md partner fields; `partner_id` optional).
+    #[schema(value_type = PartnerDoc)]
+    pub partner: Map<String, Value>,
+    /// How many similar partners to base the fit on, 1..=100 (default 20).
+    pub k: Option<usize>,
+}
+
+/// How well a prospect fits: its most similar existing partners and how they did.
+#[utoipa::path(post, path = "/v1/partners/fit", tag = "decisions",
+    request_body = FitRequest,
+    responses(
+        (status = 200, description = "Fit score with the partners it rests on", body = Object),
+        (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid profile", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn fit(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<FitRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let k = check_k(request.k, 20, 100)?;
+    let mut object = request.partner;
+    object
+        .entry("partner_id")
+        .or_insert_with(|| Value::String("prospect".into()));
+    let engine = state.engine(&caller.tenant).await?;
+    let known = KnownIds {
+        partners: HashSet::new(),
+        plans: HashSet::new(),
+        key_results: HashSet::new(),
+        catalog: engine.catalog().clone(),
+    };
+    let prospect = import::read_records(
+        "partners",
+        "partner",
+        &lines(&[&object])?,
+        &ImportOptions::default(),
+        &known,
+    )
+    .map_err(|e| within("partner", e))?
+    .dataset
+    .partners
+    .into_iter()
+    .next()
+    .ok_or_else(|| ApiError::validation("partner", "the partner is missing"))?;
+    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
+    let found = peers.fit(index, &caller.tenant, &prospect, k)?;
+    serde_json::to_value(found)
+        .map(Json)
+        .map_err(|e| ApiError::internal("serialising the fit", &e))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WhatIfRequest {
+    /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub add: Vec<PlannedAction>,
+    #[schema(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The predicted outcome before and after planned activities.
+#[utoipa::path(post, path = "/v1/plans/{id}/what-if", tag = "decisions",
+    params(("id" = String, Path, description = "plan_id")),
+    request_body = WhatIfRequest,
+    responses(
+        (status = 200, description = "Before and after", body = Object),
+        (status = 404, description = "No such plan", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Plan not open, or no model yet", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid activities", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn what_if(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<WhatIfRequest>,
+) -> Result<Json<nba::WhatIf>, ApiError> {
+    let id = path_id(&id, "plan_id")?;
+    if request.add.is_empty() {
+        return Err(ApiError::validation("add", "add at least one activity"));
+    }
+    let as_of = state.as_of(request.as_of);
+    let engine = state.engine(&caller.tenant).await?;
+    let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
+    let result = engine.what_if(&ctx, &request.add).map_err(|e| match e {
+        nba::NbaError::InvalidWhatIf(why) => ApiError::validation("add", why),
+        other => other.into(),
+    })?;
+    Ok(Json(result))
+}

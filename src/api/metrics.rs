@@ -1,0 +1,179 @@
+//! Prometheus metrics (`/metrics`): request counts and latency histograms per route and
+//! status, the active model version per tenant, the vector index size, and in-flight
+//! requests. One registry per server, so servers in one process (tests) do not mix.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use super::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    tenant: String,
+    version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.1 ms to ~3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// The server's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    in_flight: Gauge,
+    model: Family<ModelLabels, Gauge>,
+    index_points: Family<TenantLabels, Gauge>,
+    models_seen: Mutex<Vec<ModelLabels>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let in_flight = Gauge::default();
+        let model = Family::<ModelLabels, Gauge>::default();
+        let index_points = Family::<TenantLabels, Gauge>::default();
+        registry.register(
+            "nextbest_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        registry.register(
+            "nextbest_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            latency.clone(),
+        );
+        registry.register(
+            "nextbest_http_requests_in_flight",
+            "HTTP requests being answered now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "nextbest_model_info",
+            "The active model version of each tenant with a loaded engine (value 1)",
+            model.clone(),
+        );
+        registry.register(
+            "nextbest_vector_index_points",
+            "Partners in the similar-partner index, per tenant with a loaded engine",
+            index_points.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+            model,
+            index_points,
+            models_seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records the tenant's model version; the previous version's series drops to 0.
+    pub fn set_model(&self, tenant: &str, version: &str) {
+        let labels = ModelLabels {
+            tenant: tenant.to_owned(),
+            version: version.to_owned(),
+        };
+        if let Ok(mut seen) = self.models_seen.lock() {
+            for old in seen.iter().filter(|l| l.tenant == tenant) {
+                self.model.get_or_create(old).set(0);
+            }
+            seen.retain(|l| l.tenant != tenant);
+            seen.push(labels.clone());
+        }
+        self.model.get_or_create(&labels).set(1);
+    }
+
+    /// The text exposition, with the index size read now.
+    pub fn render(&self, state: &AppState) -> String {
+        if let (Some(index), Ok(seen)) = (state.open_index(), self.models_seen.lock()) {
+            for tenant in seen.iter().map(|l| l.tenant.as_str()) {
+                if let Ok(n) = index.count(tenant) {
+                    self.index_points
+                        .get_or_create(&TenantLabels {
+                            tenant: tenant.to_owned(),
+                        })
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "could not encode the metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts and times every request by its route template (`/v1/plans/{id}`,
+/// never the raw path, so ids do not explode the label space).
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let metrics = state.metrics();
+    metrics.in_flight.inc();
+    let response = next.run(request).await;
+    metrics.in_flight.dec();
+    let status = response.status().as_u16();
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    response
+}

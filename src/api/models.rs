@@ -1,0 +1,179 @@
+//! Models: train in the background (progress at `/v1/jobs/{id}`), list versions with
+//! their cards, activate one. A new active model is hot-swapped: the next request loads
+//! the engine with it; requests in flight finish on the old one.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::{Caller, Scope};
+use super::error::{ApiError, Problem, ProblemBody};
+use super::jobs::{Busy, Job};
+use super::state::AppState;
+use crate::model::pipeline;
+use crate::model::train::TrainParams;
+use crate::nba;
+
+/// Starts training the tenant's model on its closed plans, then rebuilds its
+/// similar-partner index; the new version becomes active when both succeed.
+#[utoipa::path(post, path = "/v1/models/train", tag = "models",
+    responses(
+        (status = 202, description = "Training started; poll the job", body = Job),
+        (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "A training job is already running", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn train(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    let job = state
+        .jobs()
+        .start(&caller.tenant, "train")
+        .map_err(|Busy(id)| {
+            ApiError::new(
+                Problem::Conflict,
+                format!("a training job is already running for this tenant: {id}"),
+            )
+        })?;
+    let location = format!("/v1/jobs/{}", job.job_id);
+    let run = run_training(state.clone(), caller.tenant.clone(), job.job_id.clone());
+    tokio::spawn(async move {
+        // Training is CPU-bound for seconds: on a multi-threaded runtime it moves off the
+        // async workers so requests keep being served.
+        let handle = tokio::runtime::Handle::current();
+        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| handle.block_on(run));
+        } else {
+            run.await;
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(job),
+    ))
+}
+
+async fn run_training(state: AppState, tenant: String, job_id: String) {
+    let jobs = state.jobs();
+    let mut progress = |stage: &str| jobs.stage(&job_id, stage);
+    let trained = pipeline::train_tenant(
+        state.store(),
+        state.registry(),
+        &tenant,
+        &TrainParams::default(),
+        &mut progress,
+    )
+    .await;
+    let outcome = match trained {
+        Ok((card, report)) => {
+            jobs.stage(&job_id, "rebuilding the similar-partner index");
+            let dimension = pipeline::active_model(state.registry(), &tenant)
+                .ok()
+                .and_then(|(m, _)| m.profile.as_ref().map(|p| p.dimension()));
+            let reindexed = match dimension.and_then(|d| state.index(d)) {
+                Some(index) => {
+                    match nba::peers::reindex(
+                        state.store(),
+                        state.registry(),
+                        index.as_ref(),
+                        &tenant,
+                    )
+                    .await
+                    {
+                        Ok(report) => serde_json::to_value(report).unwrap_or_default(),
+                        Err(e) => {
+                            tracing::warn!(tenant, error = %crate::report::Report(&e), "reindex after training failed");
+                            serde_json::json!({ "error": crate::report::Report(&e).to_string() })
+                        }
+                    }
+                }
+                None => serde_json::json!({ "error": "the vector index is unavailable" }),
+            };
+            state.drop_engine(&tenant);
+            Ok(serde_json::json!({
+                "version": card.version,
+                "training_seconds": card.training_seconds,
+                "sizes": card.sizes,
+                "test": serde_json::to_value(&report.test).unwrap_or_default(),
+                "index": reindexed,
+            }))
+        }
+        Err(e) => {
+            tracing::warn!(tenant, error = %crate::report::Report(&e), "training failed; the active model is unchanged");
+            Err(format!(
+                "{}; the active model is unchanged",
+                crate::report::Report(&e)
+            ))
+        }
+    };
+    jobs.finish(&job_id, outcome);
+}
+
+/// A background job.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "models",
+    params(("id" = String, Path, description = "job_id")),
+    responses(
+        (status = 200, description = "The job and its progress", body = Job),
+        (status = 404, description = "No such job (jobs are kept until restart)", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    state
+        .jobs()
+        .get(&caller.tenant, &id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("job", &id))
+}
+
+/// The tenant's model versions and which one is active.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelList {
+    pub active: Option<String>,
+    /// Model cards, oldest first: version, data fingerprint, metrics, training time.
+    #[schema(value_type = Vec<Object>)]
+    pub models: Vec<crate::model::ModelCard>,
+}
+
+/// Model versions with their cards.
+#[utoipa::path(get, path = "/v1/models", tag = "models",
+    responses((status = 200, description = "Versions and the active one", body = ModelList)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ModelList>, ApiError> {
+    Ok(Json(ModelList {
+        active: state.registry().active(&caller.tenant)?,
+        models: state.registry().list(&caller.tenant)?,
+    }))
+}
+
+/// Makes a version the active one (a rollback is activating an older version).
+#[utoipa::path(post, path = "/v1/models/{version}/activate", tag = "models",
+    params(("version" = String, Path, description = "model version")),
+    responses(
+        (status = 200, description = "The activated version's card", body = Object),
+        (status = 403, description = "Needs an admin key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(version): Path<String>,
+) -> Result<Json<crate::model::ModelCard>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let card = state.registry().activate(&caller.tenant, &version)?;
+    state.drop_engine(&caller.tenant);
+    Ok(Json(card))
+}

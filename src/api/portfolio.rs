@@ -1,0 +1,117 @@
+//! Portfolio: the forecast of every active plan rolled up by region, tier, partner type,
+//! manager or template, and the partners a manager should look at first.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem, ProblemBody};
+use super::extract::{path_id, Query};
+use super::state::AppState;
+use crate::nba::portfolio::{self, GroupBy};
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ForecastQuery {
+    /// region, tier, partner_type, manager or template (default region).
+    pub group_by: Option<String>,
+    /// YYYY-MM-DD; default today (or the server's `--as-of`).
+    #[param(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// Expected attainment and target value with 80% intervals, and the count at risk, per
+/// group of active plans, with a total.
+#[utoipa::path(get, path = "/v1/forecast", tag = "portfolio", params(ForecastQuery),
+    responses(
+        (status = 200, description = "The forecast per group and in total", body = Object),
+        (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid group_by", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn forecast(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ForecastQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let raw = q.group_by.as_deref().unwrap_or("region");
+    let group_by = GroupBy::parse(raw).map_err(|_| {
+        ApiError::validation(
+            "group_by",
+            format!(
+                "group_by must be region, tier, partner_type, manager or template, not `{raw}`"
+            ),
+        )
+    })?;
+    let as_of = state.as_of(q.as_of);
+    let engine = state.engine(&caller.tenant).await?;
+    let model = engine.model().ok_or_else(|| {
+        ApiError::new(
+            Problem::NoModel,
+            format!(
+                "tenant `{}` has no active model: POST /v1/models/train",
+                caller.tenant
+            ),
+        )
+    })?;
+    let found = portfolio::forecast(state.store(), model, &caller.tenant, as_of, group_by).await?;
+    serde_json::to_value(found)
+        .map(Json)
+        .map_err(|e| ApiError::internal("serialising the forecast", &e))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct AttentionQuery {
+    /// At most this many partners, 1..=500 (default 20).
+    pub limit: Option<usize>,
+    #[param(value_type = Option<String>)]
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The manager's partners that need attention, most urgent first, each with its reasons
+/// (plans predicted to miss, key results behind pace, silence, plans ending with a gap).
+#[utoipa::path(get, path = "/v1/managers/{id}/attention", tag = "portfolio",
+    params(("id" = String, Path, description = "manager_id"), AttentionQuery),
+    responses(
+        (status = 200, description = "Partners needing attention", body = Object),
+        (status = 404, description = "No partner or plan has this manager", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn attention(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AttentionQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_id(&id, "manager_id")?;
+    let limit = match q.limit {
+        None => 20,
+        Some(n) if (1..=500).contains(&n) => n,
+        Some(n) => {
+            return Err(ApiError::validation(
+                "limit",
+                format!("limit must be between 1 and 500, not {n}"),
+            ))
+        }
+    };
+    if !state.store().manager_exists(&caller.tenant, &id).await? {
+        return Err(ApiError::not_found("manager", id.as_str()));
+    }
+    let as_of = state.as_of(q.as_of);
+    let engine = state.engine(&caller.tenant).await?;
+    let found = crate::nba::attention::attention(
+        state.store(),
+        engine.model().map(AsRef::as_ref),
+        &caller.tenant,
+        &id,
+        as_of,
+        limit,
+    )
+    .await?;
+    serde_json::to_value(found)
+        .map(Json)
+        .map_err(|e| ApiError::internal("serialising the attention list", &e))
+}
