@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::docs::{ActivityDoc, PartnerDoc, PlanDoc};
 use super::error::{ApiError, Problem, ProblemBody};
-use super::extract::{path_id, JsonBody, Query};
+use super::extract::{bounded, path_id, JsonBody, Query};
 use super::state::AppState;
 use crate::domain::{KnownIds, PlanRecord, PlanStatus};
 use crate::import::{self, ImportOptions};
@@ -25,14 +25,7 @@ use crate::vector::Filter;
 const MAX_K: usize = 20;
 
 fn check_k(k: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match k {
-        None => Ok(default),
-        Some(k) if (1..=max).contains(&k) => Ok(k),
-        Some(k) => Err(ApiError::validation(
-            "k",
-            format!("k must be between 1 and {max}, not {k}"),
-        )),
-    }
+    bounded("k", k, default, max)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -329,7 +322,7 @@ pub async fn similar(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<SimilarQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<crate::nba::peers::SimilarPartner>>, ApiError> {
     let id = path_id(&id, "partner_id")?;
     let k = check_k(q.k, 10, 100)?;
     let engine = state.engine(&caller.tenant).await?;
@@ -339,10 +332,13 @@ pub async fn similar(
         region: q.region,
         tier: q.tier,
     };
-    let found = peers.similar(index, &caller.tenant, id.as_str(), k, &filter)?;
-    serde_json::to_value(found)
-        .map(Json)
-        .map_err(|e| ApiError::internal("serialising similar partners", &e))
+    Ok(Json(peers.similar(
+        index,
+        &caller.tenant,
+        id.as_str(),
+        k,
+        &filter,
+    )?))
 }
 
 /// The partner against its most similar peers: 6Cs, NPS, trust, attainment and activity,
@@ -359,14 +355,11 @@ pub async fn benchmark(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::nba::peers::Benchmark>, ApiError> {
     let id = path_id(&id, "partner_id")?;
     let engine = state.engine(&caller.tenant).await?;
     let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
-    let found = peers.benchmark(index, &caller.tenant, id.as_str())?;
-    serde_json::to_value(found)
-        .map(Json)
-        .map_err(|e| ApiError::internal("serialising the benchmark", &e))
+    Ok(Json(peers.benchmark(index, &caller.tenant, id.as_str())?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -391,7 +384,7 @@ pub async fn fit(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(request): JsonBody<FitRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::nba::peers::Fit>, ApiError> {
     let k = check_k(request.k, 20, 100)?;
     let mut object = request.partner;
     object
@@ -418,10 +411,7 @@ pub async fn fit(
     .next()
     .ok_or_else(|| ApiError::validation("partner", "the partner is missing"))?;
     let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
-    let found = peers.fit(index, &caller.tenant, &prospect, k)?;
-    serde_json::to_value(found)
-        .map(Json)
-        .map_err(|e| ApiError::internal("serialising the fit", &e))
+    Ok(Json(peers.fit(index, &caller.tenant, &prospect, k)?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

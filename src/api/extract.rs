@@ -129,3 +129,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 pub fn path_id(raw: &str, field: &str) -> Result<Id, ApiError> {
     Id::parse(raw).map_err(|e| ApiError::validation(field, e.to_string()))
 }
+
+/// A count parameter (`k`, `limit`) within `1..=max`, `default` when absent.
+pub fn bounded(
+    field: &str,
+    value: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::validation(
+            field,
+            format!("{field} must be between 1 and {max}, not {n}"),
+        )),
+    }
+}

@@ -1,7 +1,11 @@
 //! The OpenAPI document, generated from the handlers' annotations, so it cannot drift
 //! from the code; CI validates it and runs a contract test against a live server.
 
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
 use super::{decisions, docs, error, jobs, models, ops, portfolio, sync};
@@ -22,6 +26,74 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// The errors any `/v1` operation can answer, documented on each (the handlers list
+/// only the ones particular to them): a client generated from the document knows that
+/// every call can meet auth, validation, limit and availability errors.
+struct CommonErrors;
+
+const COMMON: &[(&str, &str, bool)] = &[
+    ("400", "Malformed JSON body", true),
+    ("401", "Missing, invalid or revoked API key", false),
+    ("403", "The key's scope does not allow this", false),
+    ("404", "No such resource for this tenant", false),
+    ("413", "Body larger than the limit", true),
+    ("415", "Body is not application/json", true),
+    ("422", "Invalid field, parameter or reference", false),
+    (
+        "503",
+        "At the concurrency limit (Retry-After), or the store is unavailable",
+        false,
+    ),
+    ("504", "The request took longer than the limit", false),
+];
+
+fn add_common(operation: &mut Operation) {
+    let has_body = operation.request_body.is_some();
+    for (code, description, body_only) in COMMON {
+        if *body_only && !has_body {
+            continue;
+        }
+        if operation.responses.responses.contains_key(*code) {
+            continue;
+        }
+        let response = ResponseBuilder::new()
+            .description(*description)
+            .content(
+                super::error::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ProblemBody")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .insert((*code).to_owned(), RefOr::T(response));
+    }
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_common(operation);
+            }
+        }
     }
 }
 
@@ -51,7 +123,7 @@ impl Modify for BearerAuth {
         decisions::Snapshot, decisions::PlanPrediction, decisions::FitRequest,
         decisions::WhatIfRequest, jobs::Job, jobs::JobStatus, models::ModelList, ops::Health,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     tags(
         (name = "sync", description = "Partners, plans, key results, activities and feedback in; reads out"),
         (name = "decisions", description = "Next best actions, predictions, similar partners, benchmarks, fit, what-if"),

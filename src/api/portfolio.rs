@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem, ProblemBody};
-use super::extract::{path_id, Query};
+use super::extract::{bounded, path_id, Query};
 use super::state::AppState;
+use crate::nba::attention;
 use crate::nba::portfolio::{self, GroupBy};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -36,7 +36,7 @@ pub async fn forecast(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ForecastQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<portfolio::Forecast>, ApiError> {
     let raw = q.group_by.as_deref().unwrap_or("region");
     let group_by = GroupBy::parse(raw).map_err(|_| {
         ApiError::validation(
@@ -57,10 +57,9 @@ pub async fn forecast(
             ),
         )
     })?;
-    let found = portfolio::forecast(state.store(), model, &caller.tenant, as_of, group_by).await?;
-    serde_json::to_value(found)
-        .map(Json)
-        .map_err(|e| ApiError::internal("serialising the forecast", &e))
+    Ok(Json(
+        portfolio::forecast(state.store(), model, &caller.tenant, as_of, group_by).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,24 +84,15 @@ pub async fn attention(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<AttentionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<attention::Attention>, ApiError> {
     let id = path_id(&id, "manager_id")?;
-    let limit = match q.limit {
-        None => 20,
-        Some(n) if (1..=500).contains(&n) => n,
-        Some(n) => {
-            return Err(ApiError::validation(
-                "limit",
-                format!("limit must be between 1 and 500, not {n}"),
-            ))
-        }
-    };
+    let limit = bounded("limit", q.limit, 20, 500)?;
     if !state.store().manager_exists(&caller.tenant, &id).await? {
         return Err(ApiError::not_found("manager", id.as_str()));
     }
     let as_of = state.as_of(q.as_of);
     let engine = state.engine(&caller.tenant).await?;
-    let found = crate::nba::attention::attention(
+    let found = attention::attention(
         state.store(),
         engine.model().map(AsRef::as_ref),
         &caller.tenant,
@@ -111,7 +101,5 @@ pub async fn attention(
         limit,
     )
     .await?;
-    serde_json::to_value(found)
-        .map(Json)
-        .map_err(|e| ApiError::internal("serialising the attention list", &e))
+    Ok(Json(found))
 }

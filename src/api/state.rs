@@ -292,6 +292,26 @@ impl AppState {
         Ok(engine)
     }
 
+    /// Loads every tenant's engine in the background, so the first request of each does
+    /// not pay for it.
+    pub fn warm(&self) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let tenants = match state.store().tenants().await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %crate::report::Report(&e), "could not list tenants to warm");
+                    return;
+                }
+            };
+            for tenant in tenants {
+                if let Err(e) = state.engine(&tenant).await {
+                    tracing::warn!(tenant, detail = %e.detail, "could not warm the engine");
+                }
+            }
+        });
+    }
+
     /// Data of `tenant` changed: its engine reloads in the background once it is older
     /// than `engine_refresh`.
     pub fn mark_stale(&self, tenant: &str) {

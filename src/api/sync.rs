@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use super::auth::{Caller, Scope};
 use super::docs::{ActivityDoc, FeedbackDoc, Page, PartnerDoc, PlanDoc, Written};
 use super::error::{ApiError, Problem, ProblemBody};
-use super::extract::{body_bytes, path_id, JsonBody, Query};
+use super::extract::{body_bytes, bounded, path_id, JsonBody, Query};
 use super::state::AppState;
 use crate::domain::{Dataset, PlanStatus};
 use crate::import::{self, ImportOptions};
@@ -33,17 +33,8 @@ pub struct PageQuery {
     pub limit: Option<usize>,
 }
 
-impl PageQuery {
-    fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::validation(
-                "limit",
-                format!("limit must be between 1 and {MAX_LIMIT}, not {n}"),
-            )),
-        }
-    }
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    bounded("limit", limit, DEFAULT_LIMIT, MAX_LIMIT)
 }
 
 /// A page from `limit + 1` rows: the extra one only says there is more.
@@ -100,19 +91,11 @@ fn ndjson(objects: &[Map<String, Value>]) -> Result<Vec<u8>, ApiError> {
 }
 
 fn written(data: &Dataset) -> BTreeMap<String, usize> {
-    [
-        ("partners", data.partners.len()),
-        ("plans", data.plans.len()),
-        ("key_results", data.key_results.len()),
-        ("kr_progress", data.kr_progress.len()),
-        ("activities", data.activities.len()),
-        ("actions", data.actions.len()),
-        ("feedback", data.feedback.len()),
-    ]
-    .into_iter()
-    .filter(|(_, n)| *n > 0)
-    .map(|(k, n)| (k.to_owned(), n))
-    .collect()
+    data.counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_owned(), n))
+        .collect()
 }
 
 async fn sync(
@@ -202,11 +185,7 @@ pub async fn list_partners(
     caller: Caller,
     Query(q): Query<PartnerList>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = PageQuery {
-        cursor: None,
-        limit: q.limit,
-    }
-    .limit()?;
+    let limit = page_limit(q.limit)?;
     let rows = state
         .store()
         .partners_page(
@@ -299,11 +278,7 @@ pub async fn list_plans(
     caller: Caller,
     Query(q): Query<PlanList>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = PageQuery {
-        cursor: None,
-        limit: q.limit,
-    }
-    .limit()?;
+    let limit = page_limit(q.limit)?;
     let status = q
         .status
         .as_deref()
@@ -396,7 +371,7 @@ pub async fn list_activities(
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let id = path_id(&id, "plan_id")?;
-    let limit = q.limit()?;
+    let limit = page_limit(q.limit)?;
     if !state.store().plan_exists(&caller.tenant, &id).await? {
         return Err(ApiError::not_found("plan", id.as_str()));
     }
@@ -452,11 +427,7 @@ pub async fn list_feedback(
     caller: Caller,
     Query(q): Query<FeedbackList>,
 ) -> Result<Json<Page>, ApiError> {
-    let limit = PageQuery {
-        cursor: None,
-        limit: q.limit,
-    }
-    .limit()?;
+    let limit = page_limit(q.limit)?;
     let rows = state
         .store()
         .feedback_page(

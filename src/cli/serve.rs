@@ -167,6 +167,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         engine_refresh: Duration::from_secs(args.engine_refresh),
     };
     let state = AppState::new(store, config.clone(), options);
+    state.warm();
     tracing::info!(%address, as_of = ?as_of, "serving");
     api::serve(listener, state, api::shutdown_signal())
         .await
