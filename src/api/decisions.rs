@@ -56,9 +56,25 @@ pub async fn next_best_actions(
     let id = path_id(&id, "plan_id")?;
     let k = check_k(q.k, 5, MAX_K)?;
     let as_of = state.as_of(q.as_of);
-    let engine = state.engine(&caller.tenant).await?;
-    let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
-    let mut recs = engine.recommend(&ctx, k);
+    let cached = state
+        .recommendations()
+        .and_then(|cache| cache.get(&caller.tenant, id.as_str(), as_of, k));
+    let mut recs = match cached {
+        Some(recs) => (*recs).clone(),
+        None => {
+            let generation = state
+                .recommendations()
+                .map(|cache| cache.generation(&caller.tenant));
+            let engine = state.engine(&caller.tenant).await?;
+            let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
+            let recs = engine.recommend(&ctx, k);
+            if let (Some(cache), Some(generation)) = (state.recommendations(), generation) {
+                let shared = std::sync::Arc::new(recs.clone());
+                cache.put(&caller.tenant, id.as_str(), as_of, k, generation, shared);
+            }
+            recs
+        }
+    };
     let rows = nba::log_rows(&caller.tenant, std::slice::from_mut(&mut recs));
     state.reclog().push(&caller.tenant, rows).await;
     Ok(Json(recs))

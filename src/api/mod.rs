@@ -6,6 +6,7 @@
 //! [`state::AppState`] holds what they share.
 
 pub mod auth;
+pub mod cache;
 pub mod decisions;
 pub mod docs;
 pub mod error;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{NaiveDate, Utc};
 
 use super::auth::KeyCache;
+use super::cache::RecommendationCache;
 use super::error::ApiError;
 use super::jobs::Jobs;
 use super::metrics::Metrics;
@@ -36,6 +37,9 @@ pub struct ServeOptions {
     /// How stale a tenant's similar-partner data may get after writes before the engine
     /// is reloaded in the background.
     pub engine_refresh: Duration,
+    /// Answer a repeated next-best-actions request from memory until the tenant's data
+    /// or model changes.
+    pub cache_recommendations: bool,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +51,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             concurrency: 512,
             engine_refresh: Duration::from_secs(60),
+            cache_recommendations: true,
         }
     }
 }
@@ -76,6 +81,7 @@ struct Inner {
     metrics: Metrics,
     reclog: RecommendationLog,
     limiter: Arc<tokio::sync::Semaphore>,
+    recommendations: RecommendationCache,
     started: Instant,
 }
 
@@ -90,6 +96,7 @@ impl AppState {
         Self(Arc::new(Inner {
             reclog,
             limiter,
+            recommendations: RecommendationCache::default(),
             store,
             registry,
             config,
@@ -126,6 +133,14 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Served recommendations by plan, date and k, until the tenant's data changes.
+    pub fn recommendations(&self) -> Option<&RecommendationCache> {
+        self.0
+            .options
+            .cache_recommendations
+            .then_some(&self.0.recommendations)
     }
 
     /// Permits for requests in flight (`--concurrency`).
@@ -245,6 +260,7 @@ impl AppState {
         tokio::spawn(async move {
             match state.load(&tenant).await {
                 Ok(engine) => {
+                    state.0.recommendations.invalidate(&tenant);
                     if let Ok(mut engines) = state.0.engines.write() {
                         engines.insert(
                             tenant.clone(),
@@ -315,6 +331,7 @@ impl AppState {
     /// Data of `tenant` changed: its engine reloads in the background once it is older
     /// than `engine_refresh`.
     pub fn mark_stale(&self, tenant: &str) {
+        self.0.recommendations.invalidate(tenant);
         if let Ok(mut engines) = self.0.engines.write() {
             if let Some(loaded) = engines.get_mut(tenant) {
                 loaded.stale = true;
@@ -325,6 +342,7 @@ impl AppState {
     /// The tenant's model changed (trained or activated): the next request loads the
     /// engine afresh, and requests in flight finish on the old one.
     pub fn drop_engine(&self, tenant: &str) {
+        self.0.recommendations.invalidate(tenant);
         if let Ok(mut engines) = self.0.engines.write() {
             engines.remove(tenant);
         }

@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// Seconds after a write before a tenant's similar-partner data reloads.
     #[arg(long, env = "NEXTBEST_ENGINE_REFRESH", default_value_t = 60)]
     pub engine_refresh: u64,
+    /// Compute every next-best-actions request afresh instead of answering a repeated
+    /// one from memory until the tenant's data or model changes.
+    #[arg(long, env = "NEXTBEST_NO_RECOMMENDATION_CACHE")]
+    pub no_recommendation_cache: bool,
 }
 
 /// The sample data's date, from its `truth_params.json` when there is one.
@@ -165,6 +169,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         concurrency: args.concurrency.max(1),
         engine_refresh: Duration::from_secs(args.engine_refresh),
+        cache_recommendations: !args.no_recommendation_cache,
     };
     let state = AppState::new(store, config.clone(), options);
     state.warm();

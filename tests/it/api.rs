@@ -293,6 +293,21 @@ async fn sync_train_recommend_feedback_over_http() {
     assert!(actions[0]["explanation"]["why_now"].is_string());
     let top = actions[0].clone();
     let rec_id = top["recommendation_id"].as_str().unwrap().to_owned();
+    // Asked again: the same ranking (from the cache), but an exposure of its own.
+    let (_, repeat) = server.get(&server.reader, &path).await;
+    let kinds = |v: &Value| -> Vec<String> {
+        v["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(&repeat), kinds(&recs));
+    assert_ne!(
+        repeat["actions"][0]["recommendation_id"],
+        top["recommendation_id"]
+    );
     assert!(recs["prediction"]["p_hit"].is_number());
 
     // Feedback: the dismissed kind is not recommended again, and says why.
