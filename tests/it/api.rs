@@ -17,6 +17,7 @@ use tempfile::TempDir;
 struct Server {
     base: String,
     store: Store,
+    database_url: String,
     admin: String,
     reader: String,
     writer: String,
@@ -37,7 +38,8 @@ async fn start_with(database_url: Option<String>, tenant: &str, options: ServeOp
         models_dir: dir.path().join("models"),
         tenant: tenant.to_owned(),
     };
-    let store = Store::open(&config.database_url()).await.unwrap();
+    let config_url = config.database_url();
+    let store = Store::open(&config_url).await.unwrap();
     let key = |scope| {
         let store = store.clone();
         let tenant = tenant.to_owned();
@@ -61,6 +63,7 @@ async fn start_with(database_url: Option<String>, tenant: &str, options: ServeOp
     Server {
         base,
         store,
+        database_url: config_url,
         admin,
         reader,
         writer,
@@ -913,4 +916,67 @@ async fn saturation_answers_503_with_retry_after_and_slow_requests_time_out() {
     let (status, _) = server.get(&server.reader, "/v1/partners/p1").await;
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_requests_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = start().await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let line = b"{\"partner_id\": \"in-flight\"}\n";
+    let mut body = line.to_vec();
+    body.resize(1000, b' ');
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/bulk/partners HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n",
+        server.writer,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..10]).await.unwrap();
+    stream.flush().await.unwrap();
+    // Wait until the server is inside the request, then ask it to stop.
+    for _ in 0..200 {
+        let text = server
+            .client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("nextbest_http_requests_in_flight 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = server.stop.take().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // New connections are refused while the request in flight is still served.
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "the server still accepts connections after the shutdown signal"
+    );
+    stream.write_all(&body[10..]).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = vec![0_u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the request in flight was not answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    drop(stream);
+    // The server then stops, and the write it acknowledged is stored.
+    tokio::time::timeout(Duration::from_secs(10), server.task.take().unwrap())
+        .await
+        .expect("the server did not stop")
+        .unwrap()
+        .unwrap();
+    // (The server closed its store on the way out: a new process would open it again.)
+    let reopened = Store::open(&server.database_url).await.unwrap();
+    let id = nextbest::domain::Id::parse("in-flight").unwrap();
+    assert!(reopened.partner(TENANT, &id).await.unwrap().is_some());
 }
