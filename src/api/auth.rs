@@ -4,7 +4,7 @@
 //! from the request, so one tenant can never name another's data.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -133,17 +133,20 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Recently read key rows, by key id.
 #[derive(Default)]
 pub struct KeyCache {
-    rows: Mutex<HashMap<String, (Option<StoredKey>, Instant)>>,
+    rows: Mutex<HashMap<String, CachedKey>>,
 }
 
+/// A key row (or its absence) and when it was read.
+type CachedKey = (Option<Arc<StoredKey>>, Instant);
+
 impl KeyCache {
-    fn get(&self, key_id: &str) -> Option<Option<StoredKey>> {
+    fn get(&self, key_id: &str) -> Option<Option<Arc<StoredKey>>> {
         let rows = self.rows.lock().ok()?;
         let (row, at) = rows.get(key_id)?;
         (at.elapsed() < KEY_CACHE_TTL).then(|| row.clone())
     }
 
-    fn put(&self, key_id: &str, row: Option<StoredKey>) {
+    fn put(&self, key_id: &str, row: Option<Arc<StoredKey>>) {
         if let Ok(mut rows) = self.rows.lock() {
             if rows.len() > 10_000 {
                 rows.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
@@ -176,7 +179,7 @@ pub async fn verify(store: &Store, cache: &KeyCache, presented: &str) -> Result<
     let row = match cache.get(key_id) {
         Some(row) => row,
         None => {
-            let row = store.api_key(key_id).await?;
+            let row = store.api_key(key_id).await?.map(Arc::new);
             cache.put(key_id, row.clone());
             row
         }
@@ -191,9 +194,9 @@ pub async fn verify(store: &Store, cache: &KeyCache, presented: &str) -> Result<
     }
     let scope = Scope::parse(&row.scope).ok_or_else(invalid)?;
     Ok(Caller {
-        tenant: row.tenant_id,
+        tenant: row.tenant_id.clone(),
         scope,
-        key_id: row.key_id,
+        key_id: row.key_id.clone(),
     })
 }
 
@@ -214,7 +217,6 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <key>`"))?;
         let caller = verify(state.store(), state.keys(), presented.trim()).await?;
         tracing::Span::current().record("tenant", caller.tenant.as_str());
-        parts.extensions.insert(caller.clone());
         Ok(caller)
     }
 }

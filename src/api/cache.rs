@@ -1,16 +1,16 @@
 //! Served recommendations, kept until the tenant's data or model changes. A plan's next
 //! best actions depend only on the tenant's data, its model and the date, so a repeated
-//! request (a plan page opened again, a dashboard refresh) is answered from memory; any
-//! write of the tenant, a new model or a reloaded engine moves the tenant's generation
-//! and with it every entry out of date. Each answer still gets fresh recommendation ids
-//! and is logged, since each one is an exposure of its own.
+//! request (a plan page opened again, a dashboard refresh) is answered from memory with
+//! the very answer computed before: the same ranking and the same recommendation ids,
+//! logged once, when computed. Any write of the tenant, a new model or a reloaded engine
+//! moves the tenant's generation and with it every entry out of date.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use chrono::NaiveDate;
 
-use crate::nba::Recommendations;
+use axum::body::Bytes;
 
 /// Entries beyond this are dropped all at once (simple, and rare: one per active plan,
 /// date and k).
@@ -21,7 +21,7 @@ type Key = (String, String, NaiveDate, usize);
 /// The cache and each tenant's data generation.
 #[derive(Default)]
 pub struct RecommendationCache {
-    entries: Mutex<HashMap<Key, (u64, Arc<Recommendations>)>>,
+    entries: Mutex<HashMap<Key, (u64, Bytes)>>,
     generations: Mutex<HashMap<String, u64>>,
 }
 
@@ -42,20 +42,14 @@ impl RecommendationCache {
         }
     }
 
-    pub fn get(
-        &self,
-        tenant: &str,
-        plan: &str,
-        as_of: NaiveDate,
-        k: usize,
-    ) -> Option<Arc<Recommendations>> {
+    pub fn get(&self, tenant: &str, plan: &str, as_of: NaiveDate, k: usize) -> Option<Bytes> {
         let generation = self.generation(tenant);
         let entries = self.entries.lock().ok()?;
         let (stored, recs) = entries.get(&(tenant.to_owned(), plan.to_owned(), as_of, k))?;
-        (*stored == generation).then(|| Arc::clone(recs))
+        (*stored == generation).then(|| recs.clone())
     }
 
-    /// Stores what was computed at `generation`; an entry computed before a write that
+    /// Stores the JSON answer computed at `generation`; an entry computed before a write that
     /// raced with it is stored under the old generation and never served.
     pub fn put(
         &self,
@@ -64,7 +58,7 @@ impl RecommendationCache {
         as_of: NaiveDate,
         k: usize,
         generation: u64,
-        recs: Arc<Recommendations>,
+        body: Bytes,
     ) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= MAX_ENTRIES {
@@ -72,7 +66,7 @@ impl RecommendationCache {
             }
             entries.insert(
                 (tenant.to_owned(), plan.to_owned(), as_of, k),
-                (generation, recs),
+                (generation, body),
             );
         }
     }

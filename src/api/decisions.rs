@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -38,7 +41,9 @@ pub struct NbaQuery {
 }
 
 /// The ranked next best actions of an active or draft plan, each with its reasons and
-/// expected effect; every action is logged with a `recommendation_id` for feedback.
+/// expected effect; every action is logged with a `recommendation_id` for feedback. Asked
+/// again before the tenant's data changes, the same answer (with the same ids) comes
+/// from memory.
 #[utoipa::path(get, path = "/v1/plans/{id}/next-best-actions", tag = "decisions",
     params(("id" = String, Path, description = "plan_id"), NbaQuery),
     responses(
@@ -52,32 +57,32 @@ pub async fn next_best_actions(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<NbaQuery>,
-) -> Result<Json<nba::Recommendations>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id(&id, "plan_id")?;
     let k = check_k(q.k, 5, MAX_K)?;
     let as_of = state.as_of(q.as_of);
-    let cached = state
-        .recommendations()
-        .and_then(|cache| cache.get(&caller.tenant, id.as_str(), as_of, k));
-    let mut recs = match cached {
-        Some(recs) => (*recs).clone(),
-        None => {
-            let generation = state
-                .recommendations()
-                .map(|cache| cache.generation(&caller.tenant));
-            let engine = state.engine(&caller.tenant).await?;
-            let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
-            let recs = engine.recommend(&ctx, k);
-            if let (Some(cache), Some(generation)) = (state.recommendations(), generation) {
-                let shared = std::sync::Arc::new(recs.clone());
-                cache.put(&caller.tenant, id.as_str(), as_of, k, generation, shared);
-            }
-            recs
-        }
-    };
-    let rows = nba::log_rows(&caller.tenant, std::slice::from_mut(&mut recs));
-    state.reclog().push(&caller.tenant, rows).await;
-    Ok(Json(recs))
+    let cache = state.recommendations();
+    let tenant = caller.tenant.as_str();
+    if let Some(body) = cache.and_then(|c| c.get(tenant, id.as_str(), as_of, k)) {
+        return Ok(json_bytes(body));
+    }
+    let generation = cache.map(|c| c.generation(tenant));
+    let engine = state.engine(tenant).await?;
+    let ctx = context::load(state.store(), tenant, &id, as_of).await?;
+    let mut recs = engine.recommend(&ctx, k);
+    let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
+    state.reclog().push(tenant, rows).await;
+    let body = Bytes::from(
+        serde_json::to_vec(&recs).map_err(|e| ApiError::internal("serialising actions", &e))?,
+    );
+    if let (Some(cache), Some(generation)) = (cache, generation) {
+        cache.put(tenant, id.as_str(), as_of, k, generation, body.clone());
+    }
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// A plan snapshot for stateless recommendations.

@@ -424,7 +424,10 @@ impl Store {
         filter: PlanFilter<'_>,
     ) -> Result<Vec<PlanRecord>, StoreError> {
         let (cond, binds) = plan_conditions(&filter);
-        let join = "JOIN plans p ON p.tenant_id = x.tenant_id AND p.plan_id = x.plan_id";
+        // The plans' rows are found through an `IN (subquery)` on the child tables' own
+        // (tenant_id, plan_id) indexes: a join on `plans` let SQLite, without statistics,
+        // scan every row of the tenant (25 ms instead of 0.4 ms for one plan's progress).
+        let of_plans = format!("SELECT p.plan_id FROM plans p WHERE {cond}");
         let plans = self
             .fetch(
                 "reading plans",
@@ -436,19 +439,26 @@ impl Store {
         let key_results = self
             .fetch(
                 "reading key results",
-                &format!("SELECT x.* FROM key_results x {join} WHERE {cond} ORDER BY x.kr_id"),
+                &format!(
+                    "SELECT x.* FROM key_results x WHERE x.tenant_id = $1 \
+                     AND x.plan_id IN ({of_plans}) ORDER BY x.plan_id, x.kr_id"
+                ),
                 tenant,
                 &binds,
             )
             .await?;
         let progress_sql = format!(
-            "SELECT g.* FROM kr_progress g JOIN key_results x ON x.tenant_id = g.tenant_id AND x.kr_id = g.kr_id \
-             {join} WHERE {cond} ORDER BY g.kr_id, g.as_of"
+            "SELECT g.* FROM kr_progress g WHERE g.tenant_id = $1 AND g.kr_id IN \
+             (SELECT x.kr_id FROM key_results x WHERE x.tenant_id = $1 AND x.plan_id IN ({of_plans})) \
+             ORDER BY g.kr_id, g.as_of"
         );
         let progress_rows = self
             .fetch("reading key result progress", &progress_sql, tenant, &binds)
             .await?;
-        let activity_sql = format!("SELECT x.* FROM activities x {join} WHERE {cond} ORDER BY x.plan_id, x.date, x.activity_id");
+        let activity_sql = format!(
+            "SELECT x.* FROM activities x WHERE x.tenant_id = $1 AND x.plan_id IN ({of_plans}) \
+             ORDER BY x.plan_id, x.date, x.activity_id"
+        );
         let activities = self
             .fetch("reading activities", &activity_sql, tenant, &binds)
             .await?;
