@@ -2,8 +2,6 @@
 //! predicted outcome, similar partners, peer benchmarks, prospect fit and what-if.
 //! Handlers parse, call the engine, and map errors; the engine does the work.
 
-use std::collections::HashSet;
-
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -17,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Caller;
 use super::docs::{ActivityDoc, PartnerDoc, PlanDoc};
 use super::error::{ApiError, Problem, ProblemBody};
-use super::extract::{bounded, path_id, JsonBody, Query};
+use super::extract::{bounded, ndjson, path_id, JsonBody, Query};
 use super::state::AppState;
 use crate::domain::{KnownIds, PlanRecord, PlanStatus};
 use crate::import::{self, ImportOptions};
@@ -66,7 +64,9 @@ pub async fn next_best_actions(
     if let Some(body) = cache.and_then(|c| c.get(tenant, id.as_str(), as_of, k)) {
         return Ok(json_bytes(body));
     }
-    let generation = cache.map(|c| c.generation(tenant));
+    // The generation is read before the computation, so an answer computed across a
+    // write is stored as already out of date.
+    let slot = cache.map(|c| (c, c.generation(tenant)));
     let engine = state.engine(tenant).await?;
     let ctx = context::load(state.store(), tenant, &id, as_of).await?;
     let mut recs = engine.recommend(&ctx, k);
@@ -75,7 +75,7 @@ pub async fn next_best_actions(
     let body = Bytes::from(
         serde_json::to_vec(&recs).map_err(|e| ApiError::internal("serialising actions", &e))?,
     );
-    if let (Some(cache), Some(generation)) = (cache, generation) {
+    if let Some((cache, generation)) = slot {
         cache.put(tenant, id.as_str(), as_of, k, generation, body.clone());
     }
     Ok(json_bytes(body))
@@ -101,16 +101,6 @@ pub struct Snapshot {
     #[schema(value_type = Option<String>)]
     pub as_of: Option<NaiveDate>,
     pub k: Option<usize>,
-}
-
-fn lines(objects: &[&Map<String, Value>]) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
-    for o in objects {
-        serde_json::to_writer(&mut out, o)
-            .map_err(|e| ApiError::internal("re-encoding the snapshot", &e))?;
-        out.push(b'\n');
-    }
-    Ok(out)
 }
 
 /// A rejection inside the snapshot, with the part it came from as the field prefix.
@@ -142,14 +132,12 @@ pub async fn stateless(
     let engine = state.engine(&caller.tenant).await?;
     let options = ImportOptions::default();
     let mut known = KnownIds {
-        partners: HashSet::new(),
-        plans: HashSet::new(),
-        key_results: HashSet::new(),
         catalog: engine.catalog().clone(),
+        ..KnownIds::default()
     };
     let partner = match &snapshot.partner {
         Some(p) => {
-            let read = import::read_records("partners", "partner", &lines(&[p])?, &options, &known)
+            let read = import::read_records("partners", "partner", &ndjson([p])?, &options, &known)
                 .map_err(|e| within("partner", e))?;
             read.dataset.partners.into_iter().next()
         }
@@ -165,7 +153,7 @@ pub async fn stateless(
     let read = import::read_records(
         "plans",
         "plan",
-        &lines(&[&snapshot.plan])?,
+        &ndjson([&snapshot.plan])?,
         &options,
         &known,
     )
@@ -203,7 +191,7 @@ pub async fn stateless(
             objects.push(o);
         }
         let refs: Vec<&Map<String, Value>> = objects.iter().collect();
-        import::read_records("activities", "activities", &lines(&refs)?, &options, &known)
+        import::read_records("activities", "activities", &ndjson(refs)?, &options, &known)
             .map_err(|e| within("activities", e))?
             .dataset
             .activities
@@ -267,37 +255,30 @@ pub async fn prediction(
 ) -> Result<Json<PlanPrediction>, ApiError> {
     let id = path_id(&id, "plan_id")?;
     let as_of = state.as_of(q.as_of);
-    let plan = state
+    // One read of the plan serves the status check and the prediction.
+    let record = state
         .store()
         .plan(&caller.tenant, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("plan", id.as_str()))?
-        .plan;
-    if plan.status != PlanStatus::Active {
+        .ok_or_else(|| ApiError::not_found("plan", id.as_str()))?;
+    if record.plan.status != PlanStatus::Active {
         return Err(ApiError::new(
             Problem::PlanNotOpen,
             format!(
                 "plan `{id}` is {}; predictions are for active plans",
-                plan.status.as_str()
+                record.plan.status.as_str()
             ),
         ));
     }
     let engine = state.engine(&caller.tenant).await?;
-    let model = engine.model().ok_or_else(|| {
-        ApiError::new(
-            Problem::NoModel,
-            format!(
-                "tenant `{}` has no active model: POST /v1/models/train",
-                caller.tenant
-            ),
-        )
-    })?;
-    let found =
-        pipeline::predict_active(state.store(), model, &caller.tenant, as_of, Some(&id)).await?;
-    let (_, p) = found
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("active plan", id.as_str()))?;
+    let model = engine
+        .model()
+        .ok_or_else(|| ApiError::no_model(&caller.tenant))?;
+    let partner = state
+        .store()
+        .partner(&caller.tenant, &record.plan.partner_id)
+        .await?;
+    let p = pipeline::predict_record(model, &record, partner.as_ref(), as_of);
     Ok(Json(PlanPrediction {
         plan_id: id.to_string(),
         as_of,
@@ -413,15 +394,13 @@ pub async fn fit(
         .or_insert_with(|| Value::String("prospect".into()));
     let engine = state.engine(&caller.tenant).await?;
     let known = KnownIds {
-        partners: HashSet::new(),
-        plans: HashSet::new(),
-        key_results: HashSet::new(),
         catalog: engine.catalog().clone(),
+        ..KnownIds::default()
     };
     let prospect = import::read_records(
         "partners",
         "partner",
-        &lines(&[&object])?,
+        &ndjson([&object])?,
         &ImportOptions::default(),
         &known,
     )

@@ -141,6 +141,14 @@ impl ApiError {
         Self::new(Problem::NotFound, format!("{what} `{id}` does not exist"))
     }
 
+    /// The tenant has no trained model yet, and the call needs one.
+    pub fn no_model(tenant: &str) -> Self {
+        Self::new(
+            Problem::NoModel,
+            format!("tenant `{tenant}` has no active model: POST /v1/models/train"),
+        )
+    }
+
     pub fn validation(field: &str, detail: impl Into<String>) -> Self {
         Self::new(Problem::Validation, detail).with_field(field)
     }

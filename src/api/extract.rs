@@ -125,6 +125,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// Objects as NDJSON, one a line: how a JSON request reaches the importer, which reads
+/// request bodies exactly as it reads JSONL files.
+pub fn ndjson<'a>(
+    objects: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    for object in objects {
+        serde_json::to_writer(&mut out, object)
+            .map_err(|e| ApiError::internal("re-encoding the body", &e))?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
 /// An id from the path, checked against the id rules of DATA_FORMAT.md.
 pub fn path_id(raw: &str, field: &str) -> Result<Id, ApiError> {
     Id::parse(raw).map_err(|e| ApiError::validation(field, e.to_string()))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::auth::Caller;
-use super::error::{ApiError, Problem, ProblemBody};
+use super::error::{ApiError, ProblemBody};
 use super::extract::{bounded, path_id, Query};
 use super::state::AppState;
 use crate::nba::attention;
@@ -48,15 +48,9 @@ pub async fn forecast(
     })?;
     let as_of = state.as_of(q.as_of);
     let engine = state.engine(&caller.tenant).await?;
-    let model = engine.model().ok_or_else(|| {
-        ApiError::new(
-            Problem::NoModel,
-            format!(
-                "tenant `{}` has no active model: POST /v1/models/train",
-                caller.tenant
-            ),
-        )
-    })?;
+    let model = engine
+        .model()
+        .ok_or_else(|| ApiError::no_model(&caller.tenant))?;
     Ok(Json(
         portfolio::forecast(state.store(), model, &caller.tenant, as_of, group_by).await?,
     ))

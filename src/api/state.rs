@@ -64,6 +64,17 @@ struct Loaded {
     reloading: bool,
 }
 
+impl Loaded {
+    fn fresh(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            loaded_at: Instant::now(),
+            stale: false,
+            reloading: false,
+        }
+    }
+}
+
 /// Shared server state; cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -214,33 +225,24 @@ impl AppState {
         }
         let engine = Arc::new(self.load(tenant).await?);
         if let Ok(mut engines) = self.0.engines.write() {
-            engines.insert(
-                tenant.to_owned(),
-                Loaded {
-                    engine: Arc::clone(&engine),
-                    loaded_at: Instant::now(),
-                    stale: false,
-                    reloading: false,
-                },
-            );
+            engines.insert(tenant.to_owned(), Loaded::fresh(Arc::clone(&engine)));
         }
         Ok(engine)
     }
 
     fn cached(&self, tenant: &str) -> Option<Arc<Engine>> {
-        let refresh = {
+        let (engine, due) = {
             let engines = self.0.engines.read().ok()?;
             let loaded = engines.get(tenant)?;
             let due = loaded.stale
                 && !loaded.reloading
                 && loaded.loaded_at.elapsed() >= self.0.options.engine_refresh;
-            if !due {
-                return Some(Arc::clone(&loaded.engine));
-            }
-            Arc::clone(&loaded.engine)
+            (Arc::clone(&loaded.engine), due)
         };
-        self.reload_in_background(tenant);
-        Some(refresh)
+        if due {
+            self.reload_in_background(tenant);
+        }
+        Some(engine)
     }
 
     fn reload_in_background(&self, tenant: &str) {
@@ -262,15 +264,7 @@ impl AppState {
                 Ok(engine) => {
                     state.0.recommendations.invalidate(&tenant);
                     if let Ok(mut engines) = state.0.engines.write() {
-                        engines.insert(
-                            tenant.clone(),
-                            Loaded {
-                                engine: Arc::new(engine),
-                                loaded_at: Instant::now(),
-                                stale: false,
-                                reloading: false,
-                            },
-                        );
+                        engines.insert(tenant.clone(), Loaded::fresh(Arc::new(engine)));
                     }
                     tracing::info!(tenant, "engine reloaded after writes");
                 }

@@ -16,9 +16,9 @@ use utoipa::IntoParams;
 use super::auth::{Caller, Scope};
 use super::docs::{ActivityDoc, FeedbackDoc, Page, PartnerDoc, PlanDoc, Written};
 use super::error::{ApiError, Problem, ProblemBody};
-use super::extract::{body_bytes, bounded, path_id, JsonBody, Query};
+use super::extract::{body_bytes, bounded, ndjson, path_id, JsonBody, Query};
 use super::state::AppState;
-use crate::domain::{Dataset, PlanStatus};
+use crate::domain::PlanStatus;
 use crate::import::{self, ImportOptions};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -80,21 +80,12 @@ fn with_path_id(
     }
 }
 
-fn ndjson(objects: &[Map<String, Value>]) -> Result<Vec<u8>, ApiError> {
-    let mut out = Vec::new();
-    for object in objects {
-        serde_json::to_writer(&mut out, object)
-            .map_err(|e| ApiError::internal("re-encoding the body", &e))?;
-        out.push(b'\n');
-    }
-    Ok(out)
-}
-
-fn written(data: &Dataset) -> BTreeMap<String, usize> {
-    data.counts()
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.to_owned(), n))
+fn written(outcome: &import::SyncOutcome) -> BTreeMap<String, usize> {
+    outcome
+        .rows
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| ((*k).to_owned(), *n))
         .collect()
 }
 
@@ -116,7 +107,7 @@ async fn sync(
     )
     .await?;
     state.mark_stale(&caller.tenant);
-    tracing::info!(tenant = %caller.tenant, entity, rows = ?written(&outcome.dataset), "synced");
+    tracing::info!(tenant = %caller.tenant, entity, rows = ?written(&outcome), "synced");
     Ok(outcome)
 }
 
@@ -203,18 +194,16 @@ async fn plan_json(
     tenant: &str,
     id: &crate::domain::Id,
 ) -> Result<Value, ApiError> {
-    let record = state
+    let plan = state
         .store()
-        .plan(tenant, id)
+        .plan_row(tenant, id)
         .await?
         .ok_or_else(|| ApiError::not_found("plan", id.as_str()))?;
-    let mut value = serde_json::to_value(&record.plan)
-        .map_err(|e| ApiError::internal("serialising a plan", &e))?;
+    let key_results = state.store().key_results_of(tenant, id.as_str()).await?;
+    let mut value =
+        serde_json::to_value(&plan).map_err(|e| ApiError::internal("serialising a plan", &e))?;
     if let Value::Object(object) = &mut value {
-        object.insert(
-            "key_results".into(),
-            Value::Array(to_values(&record.key_results)?),
-        );
+        object.insert("key_results".into(), Value::Array(to_values(&key_results)?));
     }
     Ok(value)
 }
@@ -349,7 +338,7 @@ pub async fn post_activities(
     Ok((
         StatusCode::CREATED,
         Json(Written {
-            written: written(&outcome.dataset),
+            written: written(&outcome),
             custom_kinds: outcome.custom_kinds.clone(),
             items: to_values(&outcome.dataset.activities)?,
         }),
@@ -404,7 +393,7 @@ pub async fn post_feedback(
     Ok((
         StatusCode::CREATED,
         Json(Written {
-            written: written(&outcome.dataset),
+            written: written(&outcome),
             custom_kinds: Vec::new(),
             items: to_values(&outcome.dataset.feedback)?,
         }),
@@ -477,7 +466,7 @@ pub async fn bulk(
     let label = format!("bulk/{entity}");
     let outcome = sync(&state, &caller, &entity, &label, &body).await?;
     Ok(Json(Written {
-        written: written(&outcome.dataset),
+        written: written(&outcome),
         custom_kinds: outcome.custom_kinds.clone(),
         items: Vec::new(),
     }))

@@ -92,12 +92,7 @@ pub async fn load_active(
     as_of: NaiveDate,
 ) -> Result<Vec<PlanContext>, NbaError> {
     use std::collections::HashMap;
-    let partners: HashMap<String, Partner> = store
-        .partners(tenant)
-        .await?
-        .into_iter()
-        .map(|p| (p.partner_id.to_string(), p))
-        .collect();
+    let partners = crate::model::pipeline::partners_by_id(store, tenant).await?;
     let mut feedback: HashMap<String, Vec<Feedback>> = HashMap::new();
     for f in store.feedback(tenant).await? {
         feedback.entry(f.plan_id.to_string()).or_default().push(f);

@@ -25,7 +25,7 @@
 //! intervals are clamped to attainment 0..=2, and the unclamped side keeps the full
 //! half-width.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -210,12 +210,7 @@ pub async fn forecast(
     group_by: GroupBy,
 ) -> Result<Forecast, NbaError> {
     let records = store.active_plans(tenant).await?;
-    let partners: HashMap<String, Partner> = store
-        .partners(tenant)
-        .await?
-        .into_iter()
-        .map(|p| (p.partner_id.to_string(), p))
-        .collect();
+    let partners = pipeline::partners_by_id(store, tenant).await?;
     let plans: Vec<(&PlanRecord, Option<&Partner>, Prediction)> = records
         .iter()
         .map(|record| {

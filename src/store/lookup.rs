@@ -2,7 +2,7 @@
 //! whether an id is the tenant's (an unknown id answers 404 before any work).
 
 use super::{Store, StoreError};
-use crate::domain::Id;
+use crate::domain::{Id, Plan};
 
 impl Store {
     /// Whether the tenant has this plan.
@@ -15,6 +15,19 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::Query("checking a plan id", e))?;
         Ok(n > 0)
+    }
+
+    /// The plan itself, without what is recorded about it (see [`Store::plan`] for that).
+    pub async fn plan_row(&self, tenant: &str, plan_id: &Id) -> Result<Option<Plan>, StoreError> {
+        let rows = self
+            .fetch(
+                "reading a plan",
+                "SELECT * FROM plans WHERE tenant_id = $1 AND plan_id = $2",
+                tenant,
+                &[plan_id.to_string()],
+            )
+            .await?;
+        rows.first().map(super::read::plan).transpose()
     }
 
     /// Whether the tenant has a partner managed by `manager_id`, or a plan owned by them.

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::rows::{parse, parse_date, timestamp};
+use super::rows::{each, parse, parse_date, timestamp};
 use super::upsert::{Table, Val};
 use super::{Store, StoreError};
 use crate::domain::Id;
@@ -82,11 +82,13 @@ impl Store {
             .begin()
             .await
             .map_err(|e| StoreError::Query("starting the recommendation log write", e))?;
-        // Rows built before the first await keep the future `Send` for any lifetime, so
-        // the server's background log writer can run it on a spawned task.
-        let rows: Vec<Vec<Val>> = recommendations.iter().map(|r| row(tenant, r)).collect();
         RECOMMENDATIONS
-            .upsert(&mut tx, self.backend, rows, |_| {})
+            .upsert(
+                &mut tx,
+                self.backend,
+                each(tenant, recommendations, row),
+                |_| {},
+            )
             .await?;
         tx.commit()
             .await

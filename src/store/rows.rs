@@ -85,6 +85,17 @@ pub(crate) fn timestamp(at: &DateTime<impl chrono::TimeZone>) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Rows of `items` for `tenant`. A named function, not a closure written at each call:
+/// closures inside the async writers made their futures `Send` only for one lifetime,
+/// which a spawned task (the HTTP server) cannot accept.
+pub(super) fn each<'a, T: Sync + 'a>(
+    tenant: &'a str,
+    items: impl IntoIterator<Item = &'a T, IntoIter: Send + 'a>,
+    row: fn(&str, &T) -> Vec<Val>,
+) -> impl Iterator<Item = Vec<Val>> + Send + 'a {
+    items.into_iter().map(move |item| row(tenant, item))
+}
+
 pub(crate) fn partner_row(tenant: &str, p: &Partner) -> Vec<Val> {
     let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
     vec![

@@ -5,24 +5,13 @@ use std::collections::HashSet;
 use sqlx::{Any, Transaction};
 
 use super::rows::{
-    self, placeholders, ACTIONS, ACTIVITIES, FEEDBACK, IN_LIST_MAX, KEY_RESULTS, KR_PROGRESS,
+    self, each, placeholders, ACTIONS, ACTIVITIES, FEEDBACK, IN_LIST_MAX, KEY_RESULTS, KR_PROGRESS,
     OBSERVED_ACTIONS, PARTNERS, PLANS,
 };
 use super::{Store, StoreError};
 use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
 use crate::domain::{Id, KeyResult, Plan};
-
-/// Rows of `items` for `tenant`. A named function, not a closure written at the call:
-/// closures inside the async writers made their futures `Send` only for one lifetime,
-/// which a spawned task (the HTTP server) cannot accept.
-fn each<'a, T: Sync + 'a>(
-    tenant: &'a str,
-    items: impl IntoIterator<Item = &'a T, IntoIter: Send + 'a>,
-    row: fn(&str, &T) -> Vec<super::upsert::Val>,
-) -> impl Iterator<Item = Vec<super::upsert::Val>> + Send + 'a {
-    items.into_iter().map(move |item| row(tenant, item))
-}
 
 /// Called as rows are written: the entity and how many rows the last statement wrote.
 pub type WriteProgress<'a> = &'a mut (dyn FnMut(&'static str, usize) + Send);
