@@ -833,6 +833,25 @@ async fn resync_is_idempotent_on_postgres() {
     server.stop().await;
 }
 
+/// Waits until the server counts one request in flight besides the `/metrics` request
+/// that asks (the metrics count that one too); false if it never does.
+async fn one_request_inside(server: &Server) -> bool {
+    for _ in 0..200 {
+        let metrics = server
+            .client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap();
+        let text = metrics.text().await.unwrap();
+        if text.contains("nextbest_http_requests_in_flight 2") {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
 /// Opens a request whose body never finishes: it holds its place in the server.
 async fn hold_a_request(server: &Server) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
@@ -865,22 +884,7 @@ async fn saturation_answers_503_with_retry_after_and_slow_requests_time_out() {
     // One request in flight fills a limit of one: the next is shed at once.
     let mut held = hold_a_request(&server).await;
     // Wait until the server is inside the held request (the metrics count it).
-    let mut inside = false;
-    for _ in 0..200 {
-        let metrics = server
-            .client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap();
-        let text = metrics.text().await.unwrap();
-        // The /metrics request itself is in flight too.
-        if text.contains("nextbest_http_requests_in_flight 2") {
-            inside = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let inside = one_request_inside(&server).await;
     assert!(inside, "the held request never reached the server");
     let shed = server
         .client
@@ -937,21 +941,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
     stream.write_all(&body[..10]).await.unwrap();
     stream.flush().await.unwrap();
     // Wait until the server is inside the request, then ask it to stop.
-    for _ in 0..200 {
-        let text = server
-            .client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("nextbest_http_requests_in_flight 2") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    one_request_inside(&server).await;
     let _ = server.stop.take().unwrap().send(());
     tokio::time::sleep(Duration::from_millis(200)).await;
     // New connections are refused while the request in flight is still served.

@@ -2,7 +2,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use nextbest::import::{self, ImportError, ImportOptions, ImportSummary};
+use nextbest::model::pipeline;
+use nextbest::model::train::TrainParams;
+use nextbest::model::Registry;
 use nextbest::store::{Counts, Store};
+use nextbest::synth::{generate, SynthParams};
 use tempfile::TempDir;
 
 pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crm_export");
@@ -96,6 +100,49 @@ impl Backend {
 
     pub async fn counts(&self) -> Counts {
         self.store.counts(&self.tenant).await.expect("counts")
+    }
+}
+
+/// A generated world written to a temp dir (kept for its truth files) and imported into a
+/// fresh SQLite store.
+pub async fn imported_world(test: &str, params: &SynthParams) -> (Backend, TempDir) {
+    let world = generate(params, &mut |_| {}).expect("generate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    world.write(dir.path()).expect("write world");
+    let db = sqlite(test).await;
+    db.import(dir.path(), &ImportOptions::default())
+        .await
+        .expect("import world");
+    (db, dir)
+}
+
+/// An imported world, trained: the registry (under the returned temp dir) holds the
+/// tenant's active model.
+pub struct TrainedWorld {
+    pub db: Backend,
+    pub world: TempDir,
+    pub registry: Registry,
+    pub models: TempDir,
+}
+
+pub async fn trained_world(test: &str, params: &SynthParams) -> TrainedWorld {
+    let (db, world) = imported_world(test, params).await;
+    let models = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::new(models.path());
+    pipeline::train_tenant(
+        &db.store,
+        &registry,
+        &db.tenant,
+        &TrainParams::default(),
+        &mut |_| {},
+    )
+    .await
+    .expect("train");
+    TrainedWorld {
+        db,
+        world,
+        registry,
+        models,
     }
 }
 

@@ -6,7 +6,7 @@ use nextbest::import::ImportOptions;
 use nextbest::model::pipeline::{self, PipelineError};
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
-use nextbest::synth::{generate, SynthParams};
+use nextbest::synth::SynthParams;
 
 use crate::helpers::{sqlite, FIXTURE};
 
@@ -19,14 +19,7 @@ async fn world(partners: usize) -> (crate::helpers::Backend, tempfile::TempDir) 
         truth_draws: 1,
         ..SynthParams::default()
     };
-    let world = generate(&params, &mut |_| {}).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    world.write(dir.path()).unwrap();
-    let db = sqlite("model").await;
-    db.import(dir.path(), &ImportOptions::default())
-        .await
-        .unwrap();
-    (db, dir)
+    crate::helpers::imported_world("model", &params).await
 }
 
 #[tokio::test]

@@ -9,14 +9,12 @@ use nextbest::domain::{
     ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KeyResult, Partner, Plan, PlanStatus,
     RelationshipStage, Responsible,
 };
-use nextbest::import::ImportOptions;
 use nextbest::model::pipeline;
-use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::nba::decision::{self, Baseline};
 use nextbest::nba::effect::Source;
 use nextbest::nba::{self, context, simulate, Engine, PlanContext, PlannedAction};
-use nextbest::synth::{self, generate, SynthParams};
+use nextbest::synth::{self, SynthParams};
 use nextbest::vector::edge::EdgeIndex;
 use nextbest::vector::VectorIndex;
 
@@ -45,24 +43,12 @@ struct Trained {
 
 /// A generated world, imported, trained and indexed.
 async fn trained() -> Trained {
-    let world = generate(&params(), &mut |_| {}).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    world.write(dir.path()).unwrap();
-    let db = sqlite("nba").await;
-    db.import(dir.path(), &ImportOptions::default())
-        .await
-        .unwrap();
-    let models = tempfile::tempdir().unwrap();
-    let registry = Registry::new(models.path());
-    pipeline::train_tenant(
-        &db.store,
-        &registry,
-        &db.tenant,
-        &TrainParams::default(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let crate::helpers::TrainedWorld {
+        db,
+        world: dir,
+        registry,
+        models,
+    } = crate::helpers::trained_world("nba", &params()).await;
     let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
     let vectors = tempfile::tempdir().unwrap();
     let index: Arc<dyn VectorIndex> = Arc::new(

@@ -9,18 +9,16 @@ use chrono::{DateTime, NaiveDate};
 use nextbest::domain::{
     kr_pace, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, Pace, Partner, PlanRecord,
 };
-use nextbest::import::ImportOptions;
 use nextbest::model::outcome::{OutcomeModel, Prediction};
 use nextbest::model::pipeline;
-use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::nba::attention::{attention, Signal, WINDOW_DAYS};
 use nextbest::nba::peers::{reindex, Peers, PeersError, FIT_PRIOR_PLANS, NO_BASE_RATE};
 use nextbest::nba::portfolio::{forecast, Forecast, GroupBy, AT_RISK_P_HIT, NONE_KEY};
-use nextbest::synth::{generate, SynthParams};
+use nextbest::synth::SynthParams;
 use nextbest::vector::edge::EdgeIndex;
 
-use crate::helpers::{sqlite, Backend};
+use crate::helpers::Backend;
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()
@@ -41,24 +39,8 @@ async fn world(partners: usize) -> World {
         truth_draws: 1,
         ..SynthParams::default()
     };
-    let generated = generate(&params, &mut |_| {}).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    generated.write(dir.path()).unwrap();
-    let db = sqlite("portfolio").await;
-    db.import(dir.path(), &ImportOptions::default())
-        .await
-        .unwrap();
-    let models = tempfile::tempdir().unwrap();
-    let registry = Registry::new(models.path());
-    pipeline::train_tenant(
-        &db.store,
-        &registry,
-        &db.tenant,
-        &TrainParams::default(),
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let trained = crate::helpers::trained_world("portfolio", &params).await;
+    let (db, registry, models) = (trained.db, trained.registry, trained.models);
     let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
     World {
         db,
