@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cache;
 pub mod decisions;
+pub mod digests;
 pub mod docs;
 pub mod error;
 pub mod extract;
