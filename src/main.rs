@@ -55,6 +55,8 @@ enum LogFormat {
 enum Command {
     /// Serve the HTTP API (`--demo` seeds the sample data, trains and prints a key).
     Serve(cli::serve::ServeArgs),
+    /// A partner, manager or leadership digest (markdown, HTML, text or its facts as JSON).
+    Digest(cli::digest::DigestArgs),
     /// Create, list and revoke API keys of the tenant.
     Keys {
         #[command(subcommand)]
@@ -272,6 +274,7 @@ async fn run(cli: Cli) -> Result<()> {
     Id::parse(&config.tenant).with_context(|| format!("invalid --tenant `{}`", config.tenant))?;
     match cli.command {
         Command::Serve(args) => cli::serve::serve(&config, args).await,
+        Command::Digest(args) => cli::digest::digest(&config, args).await,
         Command::Keys { command } => cli::serve::keys(&config, command).await,
         Command::Generate {
             partners,

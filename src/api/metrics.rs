@@ -41,6 +41,11 @@ struct TenantLabels {
     tenant: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -57,6 +62,7 @@ pub struct Metrics {
     model: Family<ModelLabels, Gauge>,
     index_points: Family<TenantLabels, Gauge>,
     models_seen: Mutex<Vec<ModelLabels>>,
+    digest_llm: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -92,6 +98,13 @@ impl Metrics {
             "Partners in the similar-partner index, per tenant with a loaded engine",
             index_points.clone(),
         );
+        let digest_llm = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "nextbest_digest_llm",
+            "Digests worded with the LLM configured, by outcome: accepted, or why the \
+             template's prose was used (rejected_number, rejected_name, timeout, error)",
+            digest_llm.clone(),
+        );
         Self {
             registry,
             requests,
@@ -100,6 +113,7 @@ impl Metrics {
             model,
             index_points,
             models_seen: Mutex::new(Vec::new()),
+            digest_llm,
         }
     }
 
@@ -117,6 +131,15 @@ impl Metrics {
             seen.push(labels.clone());
         }
         self.model.get_or_create(&labels).set(1);
+    }
+
+    /// Counts one LLM wording attempt by its outcome.
+    pub fn digest_llm(&self, outcome: &str) {
+        self.digest_llm
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// The text exposition, with the index size read now.

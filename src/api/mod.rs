@@ -110,6 +110,7 @@ fn v1(state: &AppState) -> Router<AppState> {
         )
         .route("/recommendations", post(decisions::stateless))
         .route("/plans/{id}/prediction", get(decisions::prediction))
+        .route("/digests/{audience}/{id}", get(digests::digest))
         .route("/plans/{id}/what-if", post(decisions::what_if))
         .route("/partners/{id}/similar", get(decisions::similar))
         .route("/partners/{id}/benchmark", get(decisions::benchmark))

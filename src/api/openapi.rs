@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{decisions, docs, error, jobs, models, ops, portfolio, sync};
+use super::{decisions, digests, docs, error, jobs, models, ops, portfolio, sync};
 
 struct BearerAuth;
 
@@ -114,6 +114,7 @@ impl Modify for CommonErrors {
         decisions::next_best_actions, decisions::stateless, decisions::prediction,
         decisions::similar, decisions::benchmark, decisions::fit, decisions::what_if,
         portfolio::forecast, portfolio::attention,
+        digests::digest,
         models::train, models::job, models::list, models::activate,
         ops::healthz, ops::readyz, ops::metrics,
     ),
@@ -128,6 +129,7 @@ impl Modify for CommonErrors {
         (name = "sync", description = "Partners, plans, key results, activities and feedback in; reads out"),
         (name = "decisions", description = "Next best actions, predictions, similar partners, benchmarks, fit, what-if"),
         (name = "portfolio", description = "Forecast roll-ups and manager attention"),
+        (name = "digests", description = "Partner, manager and leadership digests, fact-checked"),
         (name = "models", description = "Training, versions, activation"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

@@ -40,6 +40,8 @@ pub struct ServeOptions {
     /// Answer a repeated next-best-actions request from memory until the tenant's data
     /// or model changes.
     pub cache_recommendations: bool,
+    /// The model that words digests, if one is configured.
+    pub llm: Option<crate::digest::llm::Llm>,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +54,7 @@ impl Default for ServeOptions {
             concurrency: 512,
             engine_refresh: Duration::from_secs(60),
             cache_recommendations: true,
+            llm: None,
         }
     }
 }

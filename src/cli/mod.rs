@@ -1,6 +1,7 @@
 //! The next-best-action commands: recommend, what-if, similar, benchmark, reindex, and
 //! the decision part of evaluate. Thin: parse, call the engine, print.
 
+pub mod digest;
 pub mod serve;
 
 use std::io::Write;
@@ -53,13 +54,13 @@ pub fn open_index_for(
     }
 }
 
-async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
+pub(crate) async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
     let registry = Registry::new(&config.models_dir);
     let index = open_index_for(config, &registry, false);
     Ok(nba::load_engine(store, &registry, index, &config.tenant, as_of).await?)
 }
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     chrono::Utc::now().date_naive()
 }
 

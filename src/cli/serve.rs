@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// one from memory until the tenant's data or model changes.
     #[arg(long, env = "NEXTBEST_NO_RECOMMENDATION_CACHE")]
     pub no_recommendation_cache: bool,
+    /// The optional model that words digests.
+    #[command(flatten)]
+    pub llm: nextbest::digest::llm::LlmConfig,
 }
 
 /// The sample data's date, from its `truth_params.json` when there is one.
@@ -170,6 +173,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         concurrency: args.concurrency.max(1),
         engine_refresh: Duration::from_secs(args.engine_refresh),
         cache_recommendations: !args.no_recommendation_cache,
+        llm: nextbest::digest::llm::Llm::from_config(&args.llm),
     };
     let state = AppState::new(store, config.clone(), options);
     state.warm();

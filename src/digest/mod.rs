@@ -7,7 +7,16 @@
 //! [`DigestSource`] (the server does, in `api::digests`), and the scheduler and the
 //! delivery worker ask it for digests.
 
+pub mod check;
+pub mod compose;
+pub mod document;
 pub mod facts;
+pub mod llm;
+pub mod locale;
+pub mod render;
+pub mod template;
+
+pub use compose::compose;
 
 use std::future::Future;
 
@@ -121,6 +130,8 @@ pub enum DigestError {
     /// The engine (model, peers) could not be loaded; the message says why.
     #[error("the engine of tenant `{tenant}` is unavailable: {why}")]
     Engine { tenant: String, why: String },
+    #[error("`since` {since} is after `as_of` {as_of}: changes are counted forward in time")]
+    Since { since: NaiveDate, as_of: NaiveDate },
     #[error("serialising the digest failed")]
     Serialise(#[source] serde_json::Error),
 }
@@ -140,12 +151,28 @@ pub struct Digest {
     /// `template`, or `llm` when the prose came from the configured model and passed the
     /// fact check.
     pub wording: String,
+    /// With an LLM configured: `accepted`, or why its prose was not used
+    /// (`rejected_number`, `rejected_name`, `timeout`, `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_check: Option<String>,
     pub subject: String,
     pub markdown: String,
     pub html: String,
     pub text: String,
     /// The facts document every number above comes from.
     pub facts: serde_json::Value,
+}
+
+impl Digest {
+    /// The digest in one format; JSON is the facts document.
+    pub fn rendered(&self, format: Format) -> String {
+        match format {
+            Format::Markdown => self.markdown.clone(),
+            Format::Html => self.html.clone(),
+            Format::Text => self.text.clone(),
+            Format::Json => serde_json::to_string_pretty(&self.facts).unwrap_or_default(),
+        }
+    }
 }
 
 /// What the scheduler and the delivery worker need from whoever holds the engines.

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use super::key_result::RATIO_CAP;
 
 /// Where a key result or plan stands at a date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pace {
     /// The target is reached.

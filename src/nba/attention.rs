@@ -184,19 +184,7 @@ pub async fn attention(
     limit: usize,
 ) -> Result<Attention, NbaError> {
     let active = store.active_plans(tenant).await?;
-    let owned: BTreeSet<&str> = active
-        .iter()
-        .filter(|r| r.plan.owner_id.as_ref() == Some(manager_id))
-        .map(|r| r.plan.partner_id.as_str())
-        .collect();
-    let partners: Vec<Partner> = store
-        .partners(tenant)
-        .await?
-        .into_iter()
-        .filter(|p| {
-            p.manager_id.as_ref() == Some(manager_id) || owned.contains(p.partner_id.as_str())
-        })
-        .collect();
+    let partners = managed_partners(manager_id, store.partners(tenant).await?, &active);
     let mut by_partner: HashMap<&str, Vec<&PlanRecord>> = HashMap::new();
     for record in &active {
         by_partner
@@ -264,6 +252,26 @@ pub async fn attention(
         with_predictions: model.is_some(),
         partners: listed,
     })
+}
+
+/// A manager's partners: those whose manager of record is `manager_id`, and those with an
+/// active plan `manager_id` owns (a plan owner looks after the partner for that plan).
+pub fn managed_partners(
+    manager_id: &Id,
+    partners: Vec<Partner>,
+    active: &[PlanRecord],
+) -> Vec<Partner> {
+    let owned: BTreeSet<&str> = active
+        .iter()
+        .filter(|r| r.plan.owner_id.as_ref() == Some(manager_id))
+        .map(|r| r.plan.partner_id.as_str())
+        .collect();
+    partners
+        .into_iter()
+        .filter(|p| {
+            p.manager_id.as_ref() == Some(manager_id) || owned.contains(p.partner_id.as_str())
+        })
+        .collect()
 }
 
 /// The last done activity on or before `as_of` on any plan of the partner. The active

@@ -200,6 +200,12 @@ impl Engine {
         self
     }
 
+    /// The tenant the engine was loaded for, so callers holding only the engine cannot mix
+    /// tenants.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
