@@ -32,7 +32,9 @@ pub async fn compose(
     let since = match since {
         Some(s) if s > as_of => return Err(DigestError::Since { since: s, as_of }),
         Some(s) => s,
-        None => as_of - Days::new(DEFAULT_SINCE_DAYS),
+        None => as_of
+            .checked_sub_days(Days::new(DEFAULT_SINCE_DAYS))
+            .unwrap_or(NaiveDate::MIN),
     };
     let facts = facts::compose(store, engine, audience, recipient_id, as_of, since).await?;
     let value = serde_json::to_value(&facts).map_err(DigestError::Serialise)?;

@@ -436,6 +436,9 @@ fn plan_items(items: &mut Vec<Item>, p: &PlanFacts, l: &Locale) {
     }
     for o in &p.objectives {
         items.push(objective_item(o, l));
+        if single(o).is_some() {
+            continue;
+        }
         for kr in &o.key_results {
             items.push(Item::Progress {
                 text: kr_words(kr, l),
@@ -453,9 +456,13 @@ fn objective_item(o: &ObjectiveLine, l: &Locale) -> Item {
         .objective
         .clone()
         .unwrap_or_else(|| "Other key results".to_owned());
+    // An objective with one key result is that key result: one line, with its pace.
+    let due = single(o)
+        .map(|kr| format!("; {} due by now", l.percent(kr.due_percent)))
+        .unwrap_or_default();
     let text = match (o.realized, o.target, o.percent) {
         (Some(r), Some(t), Some(p)) => format!(
-            "{name} = {} / {} ({} completed)",
+            "{name} = {} / {} ({} completed{due})",
             l.amount(r, o.unit.as_deref()),
             l.amount(t, o.unit.as_deref()),
             l.percent(p)
@@ -468,6 +475,14 @@ fn objective_item(o: &ObjectiveLine, l: &Locale) -> Item {
         percent: o.percent,
         status: Some(o.status),
         depth: 1,
+    }
+}
+
+/// The objective's only key result, when its line says all there is to say.
+fn single(o: &ObjectiveLine) -> Option<&KrLine> {
+    match o.key_results.as_slice() {
+        [kr] if o.realized.is_some() && o.target.is_some() => Some(kr),
+        _ => None,
     }
 }
 

@@ -236,7 +236,7 @@ fn progress_lines_match_the_facts(d: &Digest) {
             };
             let unit = o["unit"].as_str();
             let line = format!(
-                "{} = {} / {} ({} completed)",
+                "{} = {} / {} ({} completed",
                 o["objective"].as_str().unwrap_or("Other key results"),
                 en.amount(r, unit),
                 en.amount(t, unit),

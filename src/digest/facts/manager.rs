@@ -130,7 +130,9 @@ pub async fn manager(
     let mut plan_status = StatusCounts::default();
     let mut at_risk = Vec::new();
     let mut reviews = Vec::new();
-    let horizon = as_of + Days::new(HORIZON_DAYS);
+    let horizon = as_of
+        .checked_add_days(Days::new(HORIZON_DAYS))
+        .unwrap_or(NaiveDate::MAX);
     for record in &mine {
         let partner_id = record.plan.partner_id.as_str();
         let prediction =

@@ -157,7 +157,9 @@ pub async fn partner(
     let mut upcoming = Vec::new();
     let mut achievements = Vec::new();
     let mut any_history = false;
-    let horizon = as_of + Days::new(HORIZON_DAYS);
+    let horizon = as_of
+        .checked_add_days(Days::new(HORIZON_DAYS))
+        .unwrap_or(NaiveDate::MAX);
     for record in &records {
         let prediction = model.map(|m| predict_record(m, record, Some(&partner), as_of));
         let facts = plan_facts(record, as_of, prediction.as_ref());
