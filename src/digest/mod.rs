@@ -7,7 +7,9 @@
 //! [`DigestSource`] (the server does, in `api::digests`), and the scheduler and the
 //! delivery worker ask it for digests.
 
+pub mod delivery;
 pub mod facts;
+pub mod schedule;
 
 use std::future::Future;
 
