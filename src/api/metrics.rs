@@ -37,6 +37,11 @@ struct ModelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TenantLabels {
     tenant: String,
 }
@@ -57,6 +62,8 @@ pub struct Metrics {
     model: Family<ModelLabels, Gauge>,
     index_points: Family<TenantLabels, Gauge>,
     models_seen: Mutex<Vec<ModelLabels>>,
+    digest_deliveries: Family<OutcomeLabels, Counter>,
+    digests_scheduled: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -92,7 +99,21 @@ impl Metrics {
             "Partners in the similar-partner index, per tenant with a loaded engine",
             index_points.clone(),
         );
+        let digest_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let digests_scheduled = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "nextbest_digest_deliveries",
+            "Webhook delivery attempts of digests, by outcome (delivered, retry, failed)",
+            digest_deliveries.clone(),
+        );
+        registry.register(
+            "nextbest_digests_scheduled",
+            "Digests considered by the scheduler, by result (enqueued, already_sent, failed)",
+            digests_scheduled.clone(),
+        );
         Self {
+            digest_deliveries,
+            digests_scheduled,
             registry,
             requests,
             latency,
@@ -117,6 +138,26 @@ impl Metrics {
             seen.push(labels.clone());
         }
         self.model.get_or_create(&labels).set(1);
+    }
+
+    /// Counts one webhook delivery attempt by its outcome.
+    pub fn count_delivery(&self, outcome: &'static str) {
+        self.digest_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts a scheduling round's digests by what became of them.
+    pub fn count_scheduled(&self, report: &crate::digest::schedule::ScheduleReport) {
+        for (outcome, n) in [
+            ("enqueued", report.enqueued),
+            ("already_sent", report.already_sent_this_period),
+            ("failed", report.failed),
+        ] {
+            self.digests_scheduled
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 
     /// The text exposition, with the index size read now.

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod portfolio;
 pub mod reclog;
 pub mod state;
+pub mod subscriptions;
 pub mod sync;
 
 use axum::extract::DefaultBodyLimit;
@@ -120,6 +121,21 @@ fn v1(state: &AppState) -> Router<AppState> {
         .route("/models", get(models::list))
         .route("/models/{version}/activate", post(models::activate))
         .route("/jobs/{id}", get(models::job))
+        .route(
+            "/subscriptions",
+            post(subscriptions::create).get(subscriptions::list),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get)
+                .put(subscriptions::put)
+                .delete(subscriptions::delete),
+        )
+        .route(
+            "/subscriptions/{id}/deliveries",
+            get(subscriptions::deliveries),
+        )
+        .route("/subscriptions/{id}/send", post(subscriptions::send))
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
 }

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{decisions, docs, error, jobs, models, ops, portfolio, sync};
+use super::{decisions, docs, error, jobs, models, ops, portfolio, subscriptions, sync};
 
 struct BearerAuth;
 
@@ -116,12 +116,17 @@ impl Modify for CommonErrors {
         portfolio::forecast, portfolio::attention,
         models::train, models::job, models::list, models::activate,
         ops::healthz, ops::readyz, ops::metrics,
+        subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::put,
+        subscriptions::delete, subscriptions::deliveries, subscriptions::send,
     ),
     components(schemas(
         error::ProblemBody, docs::PartnerDoc, docs::PlanDoc, docs::KeyResultDoc,
         docs::ActivityDoc, docs::FeedbackDoc, docs::Page, docs::Written,
         decisions::Snapshot, decisions::PlanPrediction, decisions::FitRequest,
         decisions::WhatIfRequest, jobs::Job, jobs::JobStatus, models::ModelList, ops::Health,
+        subscriptions::SubscriptionRequest, subscriptions::SubscriptionDoc,
+        subscriptions::SubscriptionList, subscriptions::DeliveryDoc, subscriptions::DeliveryList,
+        crate::digest::schedule::ScheduleReport,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(
@@ -129,6 +134,7 @@ impl Modify for CommonErrors {
         (name = "decisions", description = "Next best actions, predictions, similar partners, benchmarks, fit, what-if"),
         (name = "portfolio", description = "Forecast roll-ups and manager attention"),
         (name = "models", description = "Training, versions, activation"),
+        (name = "digests", description = "Webhook subscriptions for digests and their deliveries"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
