@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::Serialize;
@@ -351,8 +351,15 @@ where
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
                 _ = every.tick() => {
-                    let now: DateTime<Utc> = Utc::now();
-                    match schedule::enqueue_due(&store, &source, None, as_of(), now).await {
+                    // A round may build many digests; it is cut short on shutdown, which
+                    // is safe: each digest is enqueued in one statement, by its key, and
+                    // the next round picks up where this one stopped.
+                    let round = schedule::enqueue_due(&store, &source, None, as_of(), Utc::now());
+                    let result = tokio::select! {
+                        result = round => result,
+                        _ = stop.changed() => break,
+                    };
+                    match result {
                         Ok(report) => {
                             if report != ScheduleReport::default() {
                                 tracing::info!(enqueued = report.enqueued, already_sent = report.already_sent_this_period, failed = report.failed, "digest schedule round");
@@ -372,8 +379,15 @@ where
         while !*stop.borrow() {
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
+                // Posts in flight are finished, not dropped: their results are recorded.
                 _ = every.tick() => match worker.deliver_due().await {
-                    Ok(outcomes) => outcomes.into_iter().for_each(|o| observer.delivery(o)),
+                    Ok(outcomes) => {
+                        // A full batch suggests a backlog: go again now, not a poll later.
+                        if outcomes.len() >= options.batch.max(1) {
+                            every.reset_immediately();
+                        }
+                        outcomes.into_iter().for_each(|o| observer.delivery(o));
+                    }
                     Err(e) => tracing::warn!(error = %Report(&e), "digest delivery round failed; next round retries"),
                 },
             }
