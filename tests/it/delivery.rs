@@ -107,32 +107,28 @@ impl Receiver {
     }
 }
 
-/// The receiver's check, written from docs/WEBHOOKS.md and not from the sender's code:
-/// `Nextbest-Signature: t=<ts>,v1=<hex>` where hex is HMAC-SHA256(secret, "<ts>.<body>")
-/// and `<ts>` is also the `Nextbest-Timestamp` header.
-fn verify(secret: &str, timestamp: &str, signature: &str, body: &[u8]) -> bool {
-    let mut t = None;
-    let mut v1 = None;
-    for part in signature.split(',') {
-        match part.split_once('=') {
-            Some(("t", value)) => t = Some(value),
-            Some(("v1", value)) => v1 = Some(value),
-            _ => {}
-        }
-    }
-    let (Some(t), Some(v1)) = (t, v1) else {
+/// The receiver's check, as docs/WEBHOOKS.md gives it (not the sender's code):
+/// `Nextbest-Signature: t=<ts>,v1=<hex>` where hex is HMAC-SHA256(secret, "<ts>.<body>"),
+/// `<ts>` is also the `Nextbest-Timestamp` header and at most 300 s from `now`.
+fn verify_at(secret: &str, timestamp: &str, signature: &str, body: &[u8], now: i64) -> bool {
+    let field = |name: &str| signature.split(',').find_map(|p| p.strip_prefix(name));
+    let (Some(t), Some(v1)) = (field("t="), field("v1=")) else {
         return false;
     };
+    let fresh = t.parse::<i64>().is_ok_and(|t| (now - t).abs() <= 300);
     let Ok(expected) = hex::decode(v1) else {
         return false;
     };
-    if t != timestamp {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return false;
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    };
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    t == timestamp && fresh && mac.verify_slice(&expected).is_ok() // constant time
+}
+
+fn verify(secret: &str, timestamp: &str, signature: &str, body: &[u8]) -> bool {
+    verify_at(secret, timestamp, signature, body, Utc::now().timestamp())
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
@@ -345,6 +341,15 @@ async fn the_signature_verifies_and_a_tampered_body_does_not() {
         &a.timestamp,
         &a.signature,
         &a.body
+    ));
+    // A replay an hour later is refused however well it is signed.
+    let in_an_hour = signed_at + 3600;
+    assert!(!verify_at(
+        SECRET,
+        &a.timestamp,
+        &a.signature,
+        &a.body,
+        in_an_hour
     ));
 
     // And the receiver turns the tampered body away.
@@ -929,4 +934,166 @@ async fn sending_twice_in_one_period_enqueues_nothing_the_second_time() {
         .unwrap()
         .is_empty());
     let _ = server.stop.send(());
+}
+
+// ---------------------------------------------------------------------------------------
+// The store, on both back ends
+
+#[tokio::test]
+async fn subscriptions_and_the_outbox_behave_alike_on_sqlite_and_postgres() {
+    use nextbest::store::NewDelivery;
+    for db in crate::helpers::backends("outbox").await {
+        let (store, tenant, name) = (&db.store, db.tenant.as_str(), db.name);
+        let mut s = Subscription {
+            subscription_id: format!("sub_{}", uuid::Uuid::new_v4().simple()),
+            tenant_id: tenant.to_owned(),
+            url: "https://example.com/hook".into(),
+            secret: SECRET.into(),
+            audiences: vec!["partner".into(), "leadership".into()],
+            schedule: "weekly".into(),
+            locale: "de".into(),
+            recipients: Some(vec!["p1".into(), "p2".into()]),
+            active: true,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        store.insert_subscription(&s, Utc::now()).await.unwrap();
+        let read = store
+            .subscription(tenant, &s.subscription_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.audiences, s.audiences, "{name}");
+        assert_eq!(read.recipients, s.recipients, "{name}");
+        assert_eq!(read.secret, SECRET, "{name}");
+        assert!(read.active, "{name}");
+        assert!(store
+            .subscribed_tenants()
+            .await
+            .unwrap()
+            .contains(&db.tenant));
+        assert!(store
+            .subscription("another-tenant", &s.subscription_id)
+            .await
+            .unwrap()
+            .is_none());
+        s.active = false;
+        s.recipients = None;
+        assert!(store.update_subscription(&s, Utc::now()).await.unwrap());
+        let read = store
+            .subscription(tenant, &s.subscription_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!read.active && read.recipients.is_none(), "{name}");
+        assert_eq!(store.subscriptions(tenant).await.unwrap().len(), 1);
+
+        let delivery = |recipient: &str, key: &str, as_of: NaiveDate| NewDelivery {
+            delivery_id: format!("dlv_{}", uuid::Uuid::new_v4().simple()),
+            subscription_id: s.subscription_id.clone(),
+            audience: "partner".into(),
+            recipient_id: recipient.into(),
+            period: "2026-W48".into(),
+            as_of,
+            idempotency_key: key.into(),
+            payload: "{}".into(),
+        };
+        let now = Utc::now();
+        assert!(store
+            .enqueue_delivery(tenant, &delivery("p1", "k1", as_of()), now)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .enqueue_delivery(tenant, &delivery("p1", "k1", as_of()), now)
+                .await
+                .unwrap(),
+            "{name}: a key is enqueued once"
+        );
+        assert!(store
+            .enqueue_delivery(tenant, &delivery("p2", "k2", as_of()), now)
+            .await
+            .unwrap());
+        assert!(store.outbox_has(tenant, "k1").await.unwrap());
+        assert!(!store.outbox_has(tenant, "k3").await.unwrap());
+
+        let lease = now + chrono::Duration::seconds(30);
+        let claimed = store
+            .claim_deliveries(tenant, now, lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert!(claimed
+            .iter()
+            .all(|c| c.attempt == 1 && c.secret == SECRET && c.url == s.url));
+        let key = |k: &str| claimed.iter().find(|c| c.idempotency_key == k).unwrap();
+        let (first, second) = (key("k1"), key("k2"));
+        store
+            .mark_delivered(tenant, &first.delivery_id, 204, now)
+            .await
+            .unwrap();
+        // A stale attempt number does not reschedule; the current one does.
+        store
+            .mark_retry(tenant, &second.delivery_id, 7, now, "stale", Some(500))
+            .await
+            .unwrap();
+        let again = now + chrono::Duration::seconds(1);
+        store
+            .mark_retry(tenant, &second.delivery_id, 1, again, "boom", Some(503))
+            .await
+            .unwrap();
+        let rows = store
+            .deliveries(tenant, &s.subscription_id, 10)
+            .await
+            .unwrap();
+        let by_id = |id: &str| rows.iter().find(|d| d.delivery_id == id).unwrap().clone();
+        assert_eq!(by_id(&first.delivery_id).status, "delivered", "{name}");
+        assert_eq!(by_id(&first.delivery_id).last_status, Some(204));
+        let retried = by_id(&second.delivery_id);
+        assert_eq!(
+            (retried.status.as_str(), retried.last_status),
+            ("pending", Some(503))
+        );
+        assert_eq!(retried.last_error.as_deref(), Some("boom"), "{name}");
+        let due = store
+            .claim_deliveries(tenant, again, lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].attempt, 2);
+        store
+            .mark_failed(tenant, &due[0].delivery_id, 2, "gone", Some(410))
+            .await
+            .unwrap();
+        assert!(store
+            .claim_deliveries(tenant, lease, lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+
+        let last = store
+            .last_delivered(tenant, &s.subscription_id)
+            .await
+            .unwrap();
+        assert_eq!(last.len(), 1, "{name}: only delivered digests count");
+        assert_eq!(
+            (last[0].recipient_id.as_str(), last[0].as_of),
+            ("p1", as_of())
+        );
+
+        assert!(store
+            .delete_subscription(tenant, &s.subscription_id)
+            .await
+            .unwrap());
+        assert!(!store
+            .delete_subscription(tenant, &s.subscription_id)
+            .await
+            .unwrap());
+        assert!(store
+            .deliveries(tenant, &s.subscription_id, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!store.outbox_has(tenant, "k1").await.unwrap(), "{name}");
+    }
 }
