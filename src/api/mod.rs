@@ -123,19 +123,22 @@ fn v1(state: &AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(models::job))
         .route(
             "/subscriptions",
-            post(subscriptions::create).get(subscriptions::list),
+            post(subscriptions::create_subscription).get(subscriptions::list_subscriptions),
         )
         .route(
             "/subscriptions/{id}",
-            get(subscriptions::get)
-                .put(subscriptions::put)
-                .delete(subscriptions::delete),
+            get(subscriptions::get_subscription)
+                .put(subscriptions::put_subscription)
+                .delete(subscriptions::delete_subscription),
         )
         .route(
             "/subscriptions/{id}/deliveries",
-            get(subscriptions::deliveries),
+            get(subscriptions::list_deliveries),
         )
-        .route("/subscriptions/{id}/send", post(subscriptions::send))
+        .route(
+            "/subscriptions/{id}/send",
+            post(subscriptions::send_digests),
+        )
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
 }

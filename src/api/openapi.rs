@@ -116,8 +116,10 @@ impl Modify for CommonErrors {
         portfolio::forecast, portfolio::attention,
         models::train, models::job, models::list, models::activate,
         ops::healthz, ops::readyz, ops::metrics,
-        subscriptions::create, subscriptions::list, subscriptions::get, subscriptions::put,
-        subscriptions::delete, subscriptions::deliveries, subscriptions::send,
+        subscriptions::create_subscription, subscriptions::list_subscriptions,
+        subscriptions::get_subscription, subscriptions::put_subscription,
+        subscriptions::delete_subscription, subscriptions::list_deliveries,
+        subscriptions::send_digests,
     ),
     components(schemas(
         error::ProblemBody, docs::PartnerDoc, docs::PlanDoc, docs::KeyResultDoc,

@@ -270,7 +270,7 @@ fn digest_error(e: DigestError) -> ApiError {
         (status = 422, description = "Invalid field", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn create(
+pub async fn create_subscription(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(request): JsonBody<SubscriptionRequest>,
@@ -291,7 +291,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/subscriptions", tag = "digests",
     responses((status = 200, description = "Every subscription", body = SubscriptionList)),
     security(("bearer" = [])))]
-pub async fn list(
+pub async fn list_subscriptions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<SubscriptionList>, ApiError> {
@@ -309,7 +309,7 @@ pub async fn list(
         (status = 404, description = "No such subscription", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn get(
+pub async fn get_subscription(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -329,7 +329,7 @@ pub async fn get(
         (status = 422, description = "Invalid field", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn put(
+pub async fn put_subscription(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -358,7 +358,7 @@ pub async fn put(
         (status = 404, description = "No such subscription", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn delete(
+pub async fn delete_subscription(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -384,7 +384,7 @@ pub async fn delete(
         (status = 404, description = "No such subscription", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn deliveries(
+pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
@@ -411,7 +411,7 @@ pub async fn deliveries(
         (status = 404, description = "No such subscription", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
-pub async fn send(
+pub async fn send_digests(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
