@@ -47,8 +47,9 @@ impl DigestSource for AppState {
             locale,
         )
         .await?;
-        if let Some(outcome) = &digest.llm_check {
-            self.metrics().digest_llm(outcome);
+        if let Some(outcome) = digest.llm_check.as_deref() {
+            self.metrics()
+                .digest_llm(crate::digest::llm::outcome_label(outcome));
         }
         Ok(digest)
     }

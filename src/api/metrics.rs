@@ -37,13 +37,13 @@ struct ModelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TenantLabels {
-    tenant: String,
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabels {
-    outcome: String,
+struct TenantLabels {
+    tenant: String,
 }
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
@@ -63,6 +63,8 @@ pub struct Metrics {
     index_points: Family<TenantLabels, Gauge>,
     models_seen: Mutex<Vec<ModelLabels>>,
     digest_llm: Family<OutcomeLabels, Counter>,
+    digest_deliveries: Family<OutcomeLabels, Counter>,
+    digests_scheduled: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -105,7 +107,21 @@ impl Metrics {
              template's prose was used (rejected_number, rejected_name, timeout, error)",
             digest_llm.clone(),
         );
+        let digest_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let digests_scheduled = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "nextbest_digest_deliveries",
+            "Webhook delivery attempts of digests, by outcome (delivered, retry, failed)",
+            digest_deliveries.clone(),
+        );
+        registry.register(
+            "nextbest_digests_scheduled",
+            "Digests considered by the scheduler, by result (enqueued, already_sent, failed)",
+            digests_scheduled.clone(),
+        );
         Self {
+            digest_deliveries,
+            digests_scheduled,
             registry,
             requests,
             latency,
@@ -134,12 +150,30 @@ impl Metrics {
     }
 
     /// Counts one LLM wording attempt by its outcome.
-    pub fn digest_llm(&self, outcome: &str) {
+    pub fn digest_llm(&self, outcome: &'static str) {
         self.digest_llm
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.to_owned(),
-            })
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// Counts one webhook delivery attempt by its outcome.
+    pub fn count_delivery(&self, outcome: &'static str) {
+        self.digest_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts a scheduling round's digests by what became of them.
+    pub fn count_scheduled(&self, report: &crate::digest::schedule::ScheduleReport) {
+        for (outcome, n) in [
+            ("enqueued", report.enqueued),
+            ("already_sent", report.already_sent_this_period),
+            ("failed", report.failed),
+        ] {
+            self.digests_scheduled
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 
     /// The text exposition, with the index size read now.

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod portfolio;
 pub mod reclog;
 pub mod state;
+pub mod subscriptions;
 pub mod sync;
 
 use axum::extract::DefaultBodyLimit;
@@ -121,6 +122,24 @@ fn v1(state: &AppState) -> Router<AppState> {
         .route("/models", get(models::list))
         .route("/models/{version}/activate", post(models::activate))
         .route("/jobs/{id}", get(models::job))
+        .route(
+            "/subscriptions",
+            post(subscriptions::create_subscription).get(subscriptions::list_subscriptions),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get_subscription)
+                .put(subscriptions::put_subscription)
+                .delete(subscriptions::delete_subscription),
+        )
+        .route(
+            "/subscriptions/{id}/deliveries",
+            get(subscriptions::list_deliveries),
+        )
+        .route(
+            "/subscriptions/{id}/send",
+            post(subscriptions::send_digests),
+        )
         .layer(DefaultBodyLimit::max(options.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
 }

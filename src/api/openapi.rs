@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use super::{decisions, digests, docs, error, jobs, models, ops, portfolio, sync};
+use super::{decisions, digests, docs, error, jobs, models, ops, portfolio, subscriptions, sync};
 
 struct BearerAuth;
 
@@ -117,12 +117,19 @@ impl Modify for CommonErrors {
         digests::digest,
         models::train, models::job, models::list, models::activate,
         ops::healthz, ops::readyz, ops::metrics,
+        subscriptions::create_subscription, subscriptions::list_subscriptions,
+        subscriptions::get_subscription, subscriptions::put_subscription,
+        subscriptions::delete_subscription, subscriptions::list_deliveries,
+        subscriptions::send_digests,
     ),
     components(schemas(
         error::ProblemBody, docs::PartnerDoc, docs::PlanDoc, docs::KeyResultDoc,
         docs::ActivityDoc, docs::FeedbackDoc, docs::Page, docs::Written,
         decisions::Snapshot, decisions::PlanPrediction, decisions::FitRequest,
         decisions::WhatIfRequest, jobs::Job, jobs::JobStatus, models::ModelList, ops::Health,
+        subscriptions::SubscriptionRequest, subscriptions::SubscriptionDoc,
+        subscriptions::SubscriptionList, subscriptions::DeliveryDoc, subscriptions::DeliveryList,
+        crate::digest::schedule::ScheduleReport,
     )),
     modifiers(&BearerAuth, &CommonErrors),
     tags(
@@ -131,6 +138,7 @@ impl Modify for CommonErrors {
         (name = "portfolio", description = "Forecast roll-ups and manager attention"),
         (name = "digests", description = "Partner, manager and leadership digests, fact-checked"),
         (name = "models", description = "Training, versions, activation"),
+        (name = "digests", description = "Webhook subscriptions for digests and their deliveries"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

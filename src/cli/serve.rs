@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use chrono::{NaiveDate, Utc};
 use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::config::Config;
+use nextbest::digest::delivery::{self, DeliveryOptions};
 use nextbest::import::{self, ImportOptions};
 use nextbest::model::train::TrainParams;
 use nextbest::model::{pipeline, Registry};
@@ -56,6 +57,43 @@ pub struct ServeArgs {
     /// The optional model that words digests.
     #[command(flatten)]
     pub llm: nextbest::digest::llm::LlmConfig,
+    /// How often the digest outbox is checked for deliveries due (`5s`, `200ms`, `1m`).
+    #[arg(long, env = "NEXTBEST_DELIVERY_POLL", default_value = "5s", value_parser = parse_duration)]
+    pub delivery_poll: Duration,
+    /// How often subscriptions are checked for digests due this period.
+    #[arg(long, env = "NEXTBEST_SCHEDULE_EVERY", default_value = "1h", value_parser = parse_duration)]
+    pub schedule_every: Duration,
+    /// Attempts at a webhook delivery before it is marked failed.
+    #[arg(long, env = "NEXTBEST_DELIVERY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub delivery_max_attempts: u32,
+    /// The first retry's largest delay; it doubles per attempt, drawn with full jitter.
+    #[arg(long, env = "NEXTBEST_DELIVERY_BACKOFF", default_value = "30s", value_parser = parse_duration)]
+    pub delivery_backoff: Duration,
+    /// The largest delay between two attempts.
+    #[arg(long, env = "NEXTBEST_DELIVERY_BACKOFF_CAP", default_value = "1h", value_parser = parse_duration)]
+    pub delivery_backoff_cap: Duration,
+    /// How long one webhook post may take; a claimed delivery is leased for twice this.
+    #[arg(long, env = "NEXTBEST_DELIVERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub delivery_timeout: Duration,
+}
+
+/// A duration as `250ms`, `5s`, `10m`, `1h`, or bare seconds.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration: use e.g. 250ms, 5s, 10m, 1h"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        other => Err(format!(
+            "unknown unit `{other}` in `{raw}`: use ms, s, m or h"
+        )),
+    }
 }
 
 /// The sample data's date, from its `truth_params.json` when there is one.
@@ -177,8 +215,37 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
     };
     let state = AppState::new(store, config.clone(), options);
     state.warm();
+    let delivery = DeliveryOptions {
+        poll: args.delivery_poll,
+        schedule_every: args.schedule_every,
+        max_attempts: args.delivery_max_attempts.max(1),
+        backoff_base: args.delivery_backoff,
+        backoff_cap: args.delivery_backoff_cap.max(args.delivery_backoff),
+        timeout: args.delivery_timeout.max(Duration::from_millis(100)),
+        ..DeliveryOptions::default()
+    };
+    // The worker stops first and the server's shutdown waits for it, so its last results
+    // are recorded before the store closes.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let clock = state.clone();
+    let worker = tokio::spawn(delivery::run(
+        state.store().clone(),
+        state.clone(),
+        state.clone(),
+        delivery,
+        move || clock.as_of(None),
+        stopped,
+    ));
+    let shutdown = async move {
+        api::shutdown_signal().await;
+        let _ = stop.send(true);
+        // A worker that could not start has logged why already.
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the digest delivery worker panicked");
+        }
+    };
     tracing::info!(%address, as_of = ?as_of, "serving");
-    api::serve(listener, state, api::shutdown_signal())
+    api::serve(listener, state, shutdown)
         .await
         .context("the server failed")?;
     Ok(())
@@ -234,4 +301,20 @@ pub async fn keys(config: &Config, command: KeysCommand) -> Result<()> {
     }
     store.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_or_mean_seconds() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
 }

@@ -78,6 +78,20 @@ impl Rejection {
 /// The code of prose that passed the check.
 pub const ACCEPTED: &str = "accepted";
 
+/// Every outcome code, for metric labels.
+pub const OUTCOMES: [&str; 5] = [
+    ACCEPTED,
+    "rejected_number",
+    "rejected_name",
+    "timeout",
+    "error",
+];
+
+/// The static label of an outcome code (an unknown one counts as an error).
+pub fn outcome_label(code: &str) -> &'static str {
+    OUTCOMES.into_iter().find(|o| *o == code).unwrap_or("error")
+}
+
 /// A configured model.
 #[derive(Debug, Clone)]
 pub struct Llm {

@@ -9,11 +9,13 @@
 
 pub mod check;
 pub mod compose;
+pub mod delivery;
 pub mod document;
 pub mod facts;
 pub mod llm;
 pub mod locale;
 pub mod render;
+pub mod schedule;
 pub mod template;
 
 pub use compose::compose;

@@ -3,6 +3,7 @@
 //!
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
+mod digests;
 mod keys;
 mod lookup;
 mod pages;
@@ -19,6 +20,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
+pub use digests::{
+    ClaimedDelivery, Delivery, LastDelivered, NewDelivery, Subscription, DELIVERED, FAILED, PENDING,
+};
 pub use keys::StoredKey;
 pub use read::{Counts, PlanFilter};
 pub use recommendations::LoggedRecommendation;
