@@ -106,7 +106,7 @@ pub struct FeedbackDoc {
     pub recommendation_id: String,
     pub plan_id: String,
     pub kind: String,
-    /// accepted, dismissed, done, snoozed
+    /// accepted, dismissed, completed, snoozed
     pub response: String,
     /// RFC 3339; defaults to now.
     pub at: Option<String>,

@@ -195,13 +195,14 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         );
         println!("API key (admin; shown once): {}", key.key);
         println!("API docs: http://{address}/docs");
+        println!("Dashboard: http://{address}/ui (sign in with the key)");
         println!("try:");
         println!(
             "  curl -s -H 'Authorization: Bearer {}' http://{address}/v1/plans/{plan}/next-best-actions?k=3",
             key.key
         );
     } else {
-        println!("nextbest is serving at http://{address} (docs at /docs)");
+        println!("nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)");
     }
     let options = ServeOptions {
         as_of,

@@ -61,6 +61,15 @@ pub enum Item {
     Bullet(String),
 }
 
+/// `1 day left`, `12 days left`.
+pub fn days_left(n: i64) -> String {
+    if n == 1 {
+        "1 day left".to_owned()
+    } else {
+        format!("{n} days left")
+    }
+}
+
 /// The words for a pace, as a reader says them.
 pub fn pace_words(p: Pace) -> &'static str {
     match p {

@@ -2,7 +2,7 @@
 //! the facts (the digest tests parse the output and check each one), and every empty
 //! list says what is missing instead.
 
-use super::document::{pace_words, Document, Item, Section};
+use super::document::{days_left, pace_words, Document, Item, Section};
 use super::facts::{
     AtRiskPlan, Facts, KrLine, LeadershipFacts, ManagerFacts, Missing, ObjectiveLine, PartnerFacts,
     PlanFacts, StatusCounts,
@@ -411,10 +411,10 @@ fn plan_items(items: &mut Vec<Item>, p: &PlanFacts, l: &Locale) {
         .unwrap_or_default();
     items.push(Item::Progress {
         text: format!(
-            "{name} ({} to {}, {} days left{done})",
+            "{name} ({} to {}, {}{done})",
             l.date(p.start_date),
             l.date(p.end_date),
-            p.days_left
+            days_left(p.days_left)
         ),
         percent: p.attainment_percent,
         status: Some(p.status),

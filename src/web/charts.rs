@@ -40,9 +40,10 @@ pub fn forecast(groups: &[ForecastGroup], group_by: &str) -> Markup {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg data-testid="forecast-chart" data-group-by="{gb}" role="img" aria-labelledby="fc-t fc-d" viewBox="0 0 {w} {height}" width="100%" style="max-width:{w}px"><title id="fc-t">Predicted attainment by {gb}</title><desc id="fc-d">Bars show the mean predicted attainment of active plans per group, whiskers its interval, the dark line the 100% target.</desc>"##,
+        r##"<svg data-testid="forecast-chart" data-group-by="{raw}" role="img" aria-labelledby="fc-t fc-d" viewBox="0 0 {w} {height}" width="100%" style="max-width:{w}px"><title id="fc-t">Predicted attainment by {gb}</title><desc id="fc-d">Bars show the mean predicted attainment of active plans per group, whiskers its interval, the dark line the 100% target.</desc>"##,
+        raw = escape(group_by),
         gb = escape(&group_by.replace('_', " ")),
-        w = LABEL + PLOT + 190.0,
+        w = LABEL + PLOT + 250.0,
     );
     for (i, g) in groups.iter().enumerate() {
         let y = 8.0 + ROW * i as f64;
@@ -73,7 +74,8 @@ pub fn forecast(groups: &[ForecastGroup], group_by: &str) -> Markup {
             my = y + 10.0,
             wy1 = y + 4.0,
             wy2 = y + 16.0,
-            tx = scale(hi) + 8.0,
+            // The figures sit in their own column, clear of whiskers and the target line.
+            tx = LABEL + PLOT + 12.0,
         );
     }
     let target = scale(100);

@@ -18,7 +18,7 @@ use crate::api::decisions::served_actions;
 use crate::api::extract::path_id;
 use crate::api::sync::record_feedback;
 use crate::api::{ApiError, AppState};
-use crate::digest::document::pace_words;
+use crate::digest::document::{days_left, pace_words};
 use crate::digest::facts::{plan_facts, PlanFacts};
 use crate::domain::PlanRecord;
 use crate::model::pipeline::predict_record;
@@ -29,9 +29,13 @@ const ACTIONS: usize = 3;
 
 #[derive(Debug, Deserialize)]
 pub struct Saved {
-    pub saved: Option<String>,
     pub response: Option<String>,
+    pub label: Option<String>,
 }
+
+/// Feedback on a kind of action this recent counts as an answer: the action shows as
+/// answered instead of asking again (the engine's own contact window).
+const ANSWERED_DAYS: i64 = 30;
 
 pub async fn page(
     State(state): State<AppState>,
@@ -79,7 +83,6 @@ pub async fn page(
     });
 
     let mut sections = Vec::new();
-    let mut saved_label = None;
     for partner in order {
         let plans: Vec<&PlanRecord> = active
             .iter()
@@ -92,21 +95,16 @@ pub async fn page(
             let body = served_actions(&state, tenant, &record.plan.plan_id, as_of, ACTIONS).await?;
             let recs: Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::internal("reading served actions", &e))?;
+            // Answered kinds: recommendations are recomputed (with new ids) after every
+            // write, so the kind is what survives.
             let answered: HashSet<String> = store
                 .plan_feedback(tenant, &record.plan.plan_id)
                 .await?
                 .into_iter()
-                .map(|f| f.recommendation_id.to_string())
+                .filter(|f| (as_of - f.at.date_naive()).num_days() < ANSWERED_DAYS)
+                .map(|f| f.kind)
                 .collect();
             let actions: Vec<Value> = recs["actions"].as_array().cloned().unwrap_or_default();
-            if let Some(rid) = &saved.saved {
-                if let Some(a) = actions
-                    .iter()
-                    .find(|a| a["recommendation_id"].as_str() == Some(rid))
-                {
-                    saved_label = a["label"].as_str().map(str::to_owned);
-                }
-            }
             rows.push((facts, actions, answered));
         }
         let need = needs.get(partner.partner_id.as_str());
@@ -122,7 +120,7 @@ pub async fn page(
             @if let Some(response) = &saved.response {
                 p role="status" {
                     "Recorded " strong { (response) } " for "
-                    (saved_label.clone().unwrap_or_else(|| "the action".to_owned())) "."
+                    (saved.label.clone().unwrap_or_else(|| "the action".to_owned())) "."
                 }
             }
             @for s in &sections { (s) }
@@ -184,7 +182,7 @@ fn plan_block(
                 " " span class={ "pill s-" (status) } { (pace_words(plan.status)) }
             }
             p class="muted" {
-                (plan.days_left) " days left · "
+                (days_left(plan.days_left)) " · "
                 @match plan.attainment_percent { Some(a) => { (a) "% of target so far" } None => "no targets set" }
                 @if let Some(p) = &plan.prediction {
                     " · predicted " (p.expected_percent) "% (" (p.low_percent) "–" (p.high_percent) "%), " (p.p_hit_percent) "% chance to hit"
@@ -210,13 +208,14 @@ fn plan_block(
                                     }
                                 }
                             }
-                            @if answered.contains(rid) {
+                            @if answered.contains(kind) {
                                 span class="pill s-complete" { "answered" }
                             } @else {
                                 form class="buttons" method="post" action="/ui/feedback" {
                                     input type="hidden" name="recommendation_id" value=(rid);
                                     input type="hidden" name="plan_id" value=(plan.plan_id);
                                     input type="hidden" name="kind" value=(kind);
+                                    input type="hidden" name="label" value=(a["label"].as_str().unwrap_or(kind));
                                     input type="hidden" name="back" value={ "/ui/managers/" (manager) };
                                     button type="submit" name="response" value="accepted" { "Accept" }
                                     button type="submit" name="response" value="dismissed" class="secondary" { "Dismiss" }
@@ -238,6 +237,8 @@ pub struct FeedbackForm {
     pub kind: String,
     pub response: String,
     pub back: Option<String>,
+    /// The action's label, to say what was recorded.
+    pub label: Option<String>,
 }
 
 /// A button's feedback, stored like `POST /v1/feedback`, then back to the page.
@@ -252,7 +253,7 @@ pub async fn feedback(
         Value::String(form.recommendation_id.clone()),
     );
     object.insert("plan_id".into(), Value::String(form.plan_id));
-    object.insert("kind".into(), Value::String(form.kind));
+    object.insert("kind".into(), Value::String(form.kind.clone()));
     object.insert("response".into(), Value::String(form.response.clone()));
     record_feedback(&state, &caller, object).await?;
     let back = form
@@ -262,6 +263,7 @@ pub async fn feedback(
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("saved", &form.recommendation_id)
         .append_pair("response", &form.response)
+        .append_pair("label", form.label.as_deref().unwrap_or(&form.kind))
         .finish();
     Ok(see_other(&format!("{back}?{query}")))
 }

@@ -13,7 +13,7 @@ use super::session::Viewer;
 use super::PageError;
 use crate::api::extract::path_id;
 use crate::api::AppState;
-use crate::digest::document::pace_words;
+use crate::digest::document::{days_left, pace_words};
 use crate::digest::facts::partner as partner_facts;
 use crate::digest::{Audience, DigestSource};
 use crate::vector::Filter;
@@ -90,7 +90,7 @@ pub async fn page(
                             " " span class={ "pill s-" (p.status.as_str()) } { (pace_words(p.status)) }
                         }
                         p class="muted" {
-                            (p.start_date) " to " (p.end_date) " · " (p.days_left) " days left"
+                            (p.start_date) " to " (p.end_date) " · " (days_left(p.days_left))
                             @if let Some(pr) = &p.prediction {
                                 " · predicted " (pr.expected_percent) "% of target (" (pr.low_percent) "–" (pr.high_percent) "%), " (pr.p_hit_percent) "% chance to hit"
                             }
