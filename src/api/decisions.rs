@@ -59,16 +59,33 @@ pub async fn next_best_actions(
     let id = path_id(&id, "plan_id")?;
     let k = check_k(q.k, 5, MAX_K)?;
     let as_of = state.as_of(q.as_of);
+    Ok(json_bytes(
+        served_actions(&state, &caller.tenant, &id, as_of, k).await?,
+    ))
+}
+
+/// A plan's next best actions as the API serves them, in JSON: from the answer cache
+/// while it is fresh, else computed, logged and cached. The dashboard reads them here
+/// too, so a page and the API show the same recommendation ids.
+///
+/// # Errors
+/// Unknown or closed plans, store errors, an engine that cannot load.
+pub async fn served_actions(
+    state: &AppState,
+    tenant: &str,
+    id: &crate::domain::Id,
+    as_of: NaiveDate,
+    k: usize,
+) -> Result<Bytes, ApiError> {
     let cache = state.recommendations();
-    let tenant = caller.tenant.as_str();
     if let Some(body) = cache.and_then(|c| c.get(tenant, id.as_str(), as_of, k)) {
-        return Ok(json_bytes(body));
+        return Ok(body);
     }
     // The generation is read before the computation, so an answer computed across a
     // write is stored as already out of date.
     let slot = cache.map(|c| (c, c.generation(tenant)));
     let engine = state.engine(tenant).await?;
-    let ctx = context::load(state.store(), tenant, &id, as_of).await?;
+    let ctx = context::load(state.store(), tenant, id, as_of).await?;
     let mut recs = engine.recommend(&ctx, k);
     let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
     state.reclog().push(tenant, rows).await;
@@ -78,7 +95,7 @@ pub async fn next_best_actions(
     if let Some((cache, generation)) = slot {
         cache.put(tenant, id.as_str(), as_of, k, generation, body.clone());
     }
-    Ok(json_bytes(body))
+    Ok(body)
 }
 
 fn json_bytes(body: Bytes) -> Response {

@@ -147,6 +147,12 @@ fn v1(state: &AppState) -> Router<AppState> {
 /// The whole application: `/v1`, operations, docs, with request ids, tracing, metrics
 /// and panic safety around everything.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with more routes (the dashboard's pages) inside the same request ids,
+/// tracing, metrics and panic safety. The API knows nothing of what they are.
+pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request<_>| {
             let id = request
@@ -176,6 +182,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
+        .merge(pages)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -198,7 +205,16 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone());
+    serve_app(listener, state.clone(), router(state), shutdown).await
+}
+
+/// [`serve`] for an application built with [`router_with`].
+pub async fn serve_app(
+    listener: TcpListener,
+    state: AppState,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

@@ -136,9 +136,8 @@ impl Modify for CommonErrors {
         (name = "sync", description = "Partners, plans, key results, activities and feedback in; reads out"),
         (name = "decisions", description = "Next best actions, predictions, similar partners, benchmarks, fit, what-if"),
         (name = "portfolio", description = "Forecast roll-ups and manager attention"),
-        (name = "digests", description = "Partner, manager and leadership digests, fact-checked"),
+        (name = "digests", description = "Partner, manager and leadership digests, fact-checked; webhook subscriptions and their deliveries"),
         (name = "models", description = "Training, versions, activation"),
-        (name = "digests", description = "Webhook subscriptions for digests and their deliveries"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -384,12 +384,9 @@ pub async fn list_activities(
 pub async fn post_feedback(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(mut object): JsonBody<Map<String, Value>>,
+    JsonBody(object): JsonBody<Map<String, Value>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if object.get("at").is_none_or(Value::is_null) {
-        object.insert("at".into(), Value::String(state.now().to_rfc3339()));
-    }
-    let outcome = sync(&state, &caller, "feedback", "body", &ndjson(&[object])?).await?;
+    let outcome = record_feedback(&state, &caller, object).await?;
     Ok((
         StatusCode::CREATED,
         Json(Written {
@@ -398,6 +395,23 @@ pub async fn post_feedback(
             items: to_values(&outcome.dataset.feedback)?,
         }),
     ))
+}
+
+/// Stores one feedback object (DATA_FORMAT.md fields) through the importer's checks,
+/// stamped with the server's clock when it has no `at`: the API and the dashboard's
+/// buttons record feedback the same way.
+///
+/// # Errors
+/// A rejection naming the field, an unknown plan, a key without write scope.
+pub async fn record_feedback(
+    state: &AppState,
+    caller: &Caller,
+    mut object: Map<String, Value>,
+) -> Result<import::SyncOutcome, ApiError> {
+    if object.get("at").is_none_or(Value::is_null) {
+        object.insert("at".into(), Value::String(state.now().to_rfc3339()));
+    }
+    sync(state, caller, "feedback", "body", &ndjson(&[object])?).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -245,7 +245,8 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         }
     };
     tracing::info!(%address, as_of = ?as_of, "serving");
-    api::serve(listener, state, shutdown)
+    let app = nextbest::web::app(state.clone());
+    api::serve_app(listener, state, app, shutdown)
         .await
         .context("the server failed")?;
     Ok(())

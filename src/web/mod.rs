@@ -1,1 +1,63 @@
-//! Dashboard pages for leadership, managers and partners. Built by the dashboard issue.
+//! The dashboard: server-rendered pages for leadership (`/ui`), managers
+//! (`/ui/managers/{id}`) and partners (`/ui/partners/{id}`), signed in with an API key.
+//! Pages read through the same functions as the API, so their numbers are the API's;
+//! charts are SVG drawn here; there is no script.
+
+mod charts;
+mod layout;
+mod leadership;
+mod manager;
+mod partner;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use maud::html;
+
+use crate::api::{self, ApiError, AppState};
+use session::Sessions;
+
+/// The API with the dashboard's pages: what `nextbest serve` serves.
+pub fn app(state: AppState) -> Router {
+    api::router_with(state, pages(Arc::new(Sessions::default())))
+}
+
+/// The dashboard's routes, for [`api::router_with`].
+pub fn pages(sessions: Arc<Sessions>) -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(leadership::page))
+        .route("/ui/login", get(session::login_page).post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/managers/{id}", get(manager::page))
+        .route("/ui/feedback", post(manager::feedback))
+        .route("/ui/partners/{id}", get(partner::page))
+        .route("/ui/partners/{id}/digest", get(partner::digest))
+        .layer(Extension(sessions))
+}
+
+/// An error shown as a page: the API's status and words, in HTML.
+pub struct PageError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let detail = self.0.detail.clone();
+        let status = self.0.into_response().status();
+        let body = html! {
+            main {
+                h1 { "Cannot show this page" }
+                p role="alert" class="error" { (detail) }
+                p { a href="/ui" { "Back to the overview" } }
+            }
+        };
+        (status, layout::page("Error", None, body)).into_response()
+    }
+}

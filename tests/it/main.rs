@@ -15,3 +15,4 @@ mod portfolio;
 mod records;
 mod store;
 mod vector;
+mod web;

@@ -53,7 +53,10 @@ pub use manager::{manager, AttentionLine, ManagerFacts, PartnerAction, Review};
 pub use partner::{
     partner, Achievement, Ask, Change, DoneActivity, Milestone, PartnerFacts, PeerLine,
 };
-pub use plans::{AtRiskPlan, KrLine, ObjectiveLine, PlanFacts, PredictionFacts, StatusCounts};
+pub use plans::{
+    furthest_behind, pace_of, plan_facts, AtRiskPlan, KrLine, ObjectiveLine, PlanFacts,
+    PredictionFacts, StatusCounts,
+};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
