@@ -30,6 +30,9 @@ if (!base || !key || !outDir) {
 }
 const GROUP_BYS = ['region', 'tier', 'partner_type', 'manager'];
 const SESSION_COOKIE = 'nextbest_session';
+/** What the "Done" button stores: DATA_FORMAT's feedback word, the only one POST
+ * /v1/feedback accepts ("done" is refused with 422), so GET /v1/feedback reads it back. */
+const DONE = 'completed';
 const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(base).hostname);
 
 /** GET a JSON API path with the key; fails the step on a non-2xx answer. */
@@ -315,6 +318,9 @@ async function scenario(page, context) {
       recommendationId: await first.getAttribute('data-recommendation-id'),
       planId: await first.getAttribute('data-plan-id'),
       kind: await first.getAttribute('data-kind'),
+      // The action's name as the page shows it: its first emphasised text, else its first line.
+      label: ((await first.locator('strong, b, h3, h4').first().textContent().catch(() => null)) ??
+        (await first.innerText()).split('\n')[0]).trim(),
     };
     assert.ok(action.recommendationId && action.planId && action.kind, `the first action lacks its data attributes: ${JSON.stringify(action)}`);
     const form = first.locator('form[method="post"][action="/ui/feedback"]');
@@ -323,7 +329,7 @@ async function scenario(page, context) {
       assert.equal(await form.locator(`input[type="hidden"][name="${name}"]`).getAttribute('value'), value, `the form's hidden ${name}`);
     }
     assert.equal(await form.locator('input[type="hidden"][name="back"]').count(), 1, 'the form needs a hidden `back`');
-    for (const [label, value] of [['Accept', 'accepted'], ['Dismiss', 'dismissed'], ['Done', 'done']]) {
+    for (const [label, value] of [['Accept', 'accepted'], ['Dismiss', 'dismissed'], ['Done', DONE]]) {
       const button = form.getByRole('button', { name: label, exact: true });
       assert.equal(await button.getAttribute('name'), 'response', `the ${label} button's name`);
       assert.equal(await button.getAttribute('value'), value, `the ${label} button's value`);
@@ -336,15 +342,22 @@ async function scenario(page, context) {
     await page.waitForURL((url) => url.pathname === managerPath);
     const status = page.locator('[role="status"]').first();
     await status.waitFor({ state: 'visible' });
-    console.log(`  ${managerPath}: "Done" on ${action.kind} (plan ${action.planId}); the page says: ${(await status.innerText()).trim()}`);
+    const said = (await status.innerText()).trim();
+    console.log(`  ${managerPath}: "Done" on "${action.label}" (${action.kind}, plan ${action.planId}); the page says: ${said}`);
+    assert.ok(said.includes(action.label) || said.includes(action.kind),
+      `the role="status" message should name the action ("${action.label}" or ${action.kind}); it says: ${said}`);
+    const again = page.locator(`[data-testid="action"][data-plan-id="${action.planId}"][data-kind="${action.kind}"]`);
+    if ((await again.locator('button[name="response"]').count()) > 0) {
+      const ids = await again.evaluateAll((lis) => lis.map((li) => li.dataset.recommendationId));
+      console.log(`  note: after "Done", plan ${action.planId} still offers ${action.kind} with its buttons (recommendation ${ids.join(', ')})`);
+    }
 
     const feedback = await apiAll(`/v1/feedback?plan_id=${encodeURIComponent(action.planId)}`);
     const mine = feedback.filter((f) => f.recommendation_id === action.recommendationId);
     assert.ok(mine.length > 0, `GET /v1/feedback?plan_id=${action.planId} has no row with recommendation_id ${action.recommendationId}`);
-    assert.ok(mine.some((f) => f.response === 'done'),
-      `GET /v1/feedback has recommendation ${action.recommendationId} only with response ${mine.map((f) => f.response).join(', ')}, ` +
-        'not "done" (the Done button\'s value, and the word docs/API.md and the OpenAPI FeedbackDoc give)');
-    console.log(`  GET /v1/feedback?plan_id=${action.planId} has ${action.recommendationId} with response "done"`);
+    assert.ok(mine.some((f) => f.response === DONE),
+      `GET /v1/feedback has recommendation ${action.recommendationId} only with response ${mine.map((f) => f.response).join(', ')}, not "${DONE}"`);
+    console.log(`  GET /v1/feedback?plan_id=${action.planId} has ${action.recommendationId} with response "${DONE}"`);
   });
 
   await run('partner: progress, benchmark, similar partners and the digest preview', async () => {
@@ -355,8 +368,13 @@ async function scenario(page, context) {
     await page.waitForURL((url) => url.pathname === href);
     await page.waitForLoadState('load');
     await logTimings(page, 'partner');
-    const bars = await page.locator('progress, meter, [role="progressbar"], [role="meter"]').count();
-    assert.ok(bars > 0, 'the partner page shows no plan progress bar (progress, meter or role=progressbar)');
+    // A bar is a <progress>/<meter>, or a role=progressbar/meter, or an image whose
+    // accessible name gives the percent; the benchmark chart is not one.
+    const bars = await page
+      .locator('progress, meter, [role="progressbar"], [role="meter"], [role="img"][aria-label*="%"]')
+      .filter({ hasNot: page.locator('[data-testid="benchmark"]') })
+      .count();
+    assert.ok(bars > 0, 'the partner page shows no plan progress bar (progress, meter, role=progressbar, or role=img labelled with a percent)');
     const benchmark = page.locator('[data-testid="benchmark"]');
     await benchmark.waitFor({ state: 'visible' });
     assert.equal(await benchmark.evaluate((el) => el.localName), 'svg', 'data-testid="benchmark" should be an <svg>');
