@@ -236,7 +236,10 @@ pub async fn partner(
             }
         }
         for kr in facts.objectives.iter().flat_map(|o| &o.key_results) {
-            if kr.due_date > as_of && kr.due_date <= horizon && kr.status != Pace::Complete {
+            if kr.due_date > as_of
+                && kr.due_date <= horizon
+                && !matches!(kr.status, Pace::Complete | Pace::NotDefined)
+            {
                 upcoming.push(Milestone {
                     plan_id: facts.plan_id.clone(),
                     date: kr.due_date,
