@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -14,8 +15,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use tracing::Instrument;
 
 use super::state::AppState;
+
+/// The header that carries a request's id both ways.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -203,34 +208,58 @@ impl Default for Metrics {
     }
 }
 
-/// Middleware: counts and times every request by its route template (`/v1/plans/{id}`,
-/// never the raw path, so ids do not explode the label space).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware: the request id (the caller's `x-request-id`, or a new UUID, echoed on the
+/// response), the request span every log line of the request carries, and the counts and
+/// latency by route template (`/v1/plans/{id}`, never the raw path, so ids do not explode
+/// the label space). One middleware rather than four layers: each layer costs a boxed
+/// future per request on the hottest path (docs/BENCHMARKS.md, HTTP load).
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(id) => id.clone(),
+        None => {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+            let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"));
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map(|p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %request.uri().path(),
+        request_id = id.to_str().unwrap_or_default(),
+        tenant = tracing::field::Empty,
+    );
     let metrics = state.metrics();
     metrics.in_flight.inc();
-    let response = next.run(request).await;
+    let mut response = next.run(request).instrument(span).await;
     metrics.in_flight.dec();
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    tracing::debug!(status, latency_us = elapsed.as_micros() as u64, "answered");
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
     metrics
         .latency
         .get_or_create(&RouteLabels {
-            method: method.clone(),
+            method: method.as_str().to_owned(),
             route: route.clone(),
         })
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     metrics
         .requests
         .get_or_create(&RequestLabels {
-            method,
+            method: method.as_str().to_owned(),
             route,
             status,
         })
         .inc();
+    response.headers_mut().entry(REQUEST_ID).or_insert(id);
     response
 }

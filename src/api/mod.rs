@@ -24,21 +24,16 @@ pub mod subscriptions;
 pub mod sync;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{middleware, Router};
 use std::future::Future;
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, Problem};
 pub use state::{AppState, ServeOptions};
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The concurrency limit and the request timeout of `/v1`: a request that finds every
 /// permit taken is answered 503 at once (with Retry-After) rather than queued, and one
@@ -153,28 +148,6 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] with more routes (the dashboard's pages) inside the same request ids,
 /// tracing, metrics and panic safety. The API knows nothing of what they are.
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
-    let trace = TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<_>| {
-            let id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = %id,
-                tenant = tracing::field::Empty,
-            )
-        })
-        .on_request(())
-        .on_response(
-            tower_http::trace::DefaultOnResponse::new()
-                .level(tracing::Level::DEBUG)
-                .latency_unit(tower_http::LatencyUnit::Micros),
-        )
-        .on_failure(());
     Router::new()
         .nest("/v1", v1(&state))
         .route("/healthz", get(ops::healthz))
@@ -184,17 +157,11 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/docs", get(ops::docs))
         .merge(pages)
         .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            metrics::track,
+            metrics::observe,
         ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(trace)
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response)),
-        )
         .with_state(state)
 }
 

@@ -145,6 +145,19 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
         let _ = stopped.await;
     }));
 
+    // Every answer carries a request id: the caller's, or a new one.
+    let r = site
+        .client
+        .get(format!("{}/healthz", site.base))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42");
+    let r = site.client.get(format!("{}/ui", site.base)).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
     // Without a session: the login page, never data.
     for path in [
         "/ui",
