@@ -154,7 +154,12 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
         .await
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "trace-me-42");
-    let r = site.client.get(format!("{}/ui", site.base)).send().await.unwrap();
+    let r = site
+        .client
+        .get(format!("{}/ui", site.base))
+        .send()
+        .await
+        .unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
 
