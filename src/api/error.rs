@@ -161,7 +161,12 @@ impl ApiError {
     /// A failure nobody can act on from the outside: logged in full, answered as 500
     /// without internals.
     pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %crate::report::Report(error), context, "request failed");
+        tracing::error!(
+            error = %crate::report::Report(error),
+            context,
+            request_id = %super::metrics::current_request_id(),
+            "request failed"
+        );
         Self::new(
             Problem::Internal,
             format!("{context} failed; the server log has the cause (search for the request id)"),
@@ -222,7 +227,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Connect(..) => {
-                tracing::error!(error = %crate::report::Report(&e), "store unavailable");
+                tracing::error!(error = %crate::report::Report(&e), request_id = %super::metrics::current_request_id(), "store unavailable");
                 let mut err = Self::new(Problem::Unavailable, "the store is unavailable");
                 err.retry_after = Some(5);
                 err

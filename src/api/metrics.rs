@@ -22,6 +22,18 @@ use super::state::AppState;
 /// The header that carries a request's id both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+tokio::task_local! {
+    /// The id of the request being answered, for the errors logged while answering it.
+    static CURRENT_REQUEST: HeaderValue;
+}
+
+/// The id of the request this task is answering (`-` outside a request).
+pub fn current_request_id() -> String {
+    CURRENT_REQUEST
+        .try_with(|id| id.to_str().unwrap_or("-").to_owned())
+        .unwrap_or_else(|_| "-".to_owned())
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -209,10 +221,11 @@ impl Default for Metrics {
 }
 
 /// Middleware: the request id (the caller's `x-request-id`, or a new UUID, echoed on the
-/// response), the request span every log line of the request carries, and the counts and
-/// latency by route template (`/v1/plans/{id}`, never the raw path, so ids do not explode
-/// the label space). One middleware rather than four layers: each layer costs a boxed
-/// future per request on the hottest path (docs/BENCHMARKS.md, HTTP load).
+/// response and on every error logged while answering), the request span, and the counts
+/// and latency by route template (`/v1/plans/{id}`, never the raw path, so ids do not
+/// explode the label space). One middleware rather than four layers, and the span at
+/// debug level: at info, formatting a span per request cost a fifth of the throughput of
+/// the busiest endpoint (docs/BENCHMARKS.md, HTTP load).
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = match request.headers().get(&REQUEST_ID) {
@@ -230,7 +243,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "request",
         method = %method,
         path = %request.uri().path(),
@@ -239,7 +252,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     );
     let metrics = state.metrics();
     metrics.in_flight.inc();
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = CURRENT_REQUEST
+        .scope(id.clone(), next.run(request).instrument(span))
+        .await;
     metrics.in_flight.dec();
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

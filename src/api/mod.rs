@@ -62,7 +62,10 @@ async fn limits(
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("a handler panicked; answered 500");
+    tracing::error!(
+        request_id = %metrics::current_request_id(),
+        "a handler panicked; answered 500"
+    );
     ApiError::new(
         Problem::Internal,
         "the request failed unexpectedly; the server log has the cause",

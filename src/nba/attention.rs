@@ -185,25 +185,57 @@ pub async fn attention(
 ) -> Result<Attention, NbaError> {
     let active = store.active_plans(tenant).await?;
     let partners = managed_partners(manager_id, store.partners(tenant).await?, &active);
+    attention_among(
+        store, model, tenant, manager_id, as_of, limit, &active, &partners,
+    )
+    .await
+}
+
+/// [`attention`] over the tenant's active plans and the manager's partners already read
+/// (the dashboard's manager page has them and should not read the tenant twice).
+///
+/// # Errors
+/// [`NbaError::Store`] when the store cannot be read.
+#[allow(clippy::too_many_arguments)]
+pub async fn attention_among(
+    store: &Store,
+    model: Option<&OutcomeModel>,
+    tenant: &str,
+    manager_id: &Id,
+    as_of: NaiveDate,
+    limit: usize,
+    active: &[PlanRecord],
+    partners: &[Partner],
+) -> Result<Attention, NbaError> {
     let mut by_partner: HashMap<&str, Vec<&PlanRecord>> = HashMap::new();
-    for record in &active {
+    for record in active {
         by_partner
             .entry(record.plan.partner_id.as_str())
             .or_default()
             .push(record);
     }
 
+    // One read of the tenant's feedback instead of one per plan.
+    let mut feedback_by_plan: HashMap<String, Vec<Feedback>> = HashMap::new();
+    for f in store.feedback(tenant).await? {
+        feedback_by_plan
+            .entry(f.plan_id.to_string())
+            .or_default()
+            .push(f);
+    }
     let mut listed = Vec::new();
-    for partner in &partners {
+    for partner in partners {
         let plans = by_partner
             .get(partner.partner_id.as_str())
             .cloned()
             .unwrap_or_default();
         let last_done = last_done(store, tenant, partner, &plans, as_of).await?;
-        let mut feedback = Vec::new();
-        for record in &plans {
-            feedback.extend(store.plan_feedback(tenant, &record.plan.plan_id).await?);
-        }
+        let feedback: Vec<Feedback> = plans
+            .iter()
+            .filter_map(|r| feedback_by_plan.get(r.plan.plan_id.as_str()))
+            .flatten()
+            .cloned()
+            .collect();
         let facts = PartnerFacts {
             partner,
             active: plans

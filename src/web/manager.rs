@@ -22,7 +22,7 @@ use crate::digest::document::{days_left, pace_words};
 use crate::digest::facts::{plan_facts, PlanFacts};
 use crate::domain::PlanRecord;
 use crate::model::pipeline::predict_record;
-use crate::nba::attention::{attention, managed_partners};
+use crate::nba::attention::{attention_among, managed_partners};
 
 /// Actions shown per plan.
 const ACTIONS: usize = 3;
@@ -54,13 +54,15 @@ pub async fn page(
     let model = engine.model();
     let active = store.active_plans(tenant).await?;
     let partners = managed_partners(&id, store.partners(tenant).await?, &active);
-    let listed = attention(
+    let listed = attention_among(
         store,
         model.map(AsRef::as_ref),
         tenant,
         &id,
         as_of,
         usize::MAX,
+        &active,
+        &partners,
     )
     .await?;
     let needs: HashMap<String, (f64, Vec<String>)> = listed
@@ -82,6 +84,17 @@ pub async fn page(
             .then_with(|| a.name.cmp(&b.name))
     });
 
+    let mut answered_by_plan: HashMap<String, HashSet<String>> = HashMap::new();
+    for f in store.feedback(tenant).await? {
+        // Answered kinds: recommendations are recomputed (with new ids) after every
+        // write, so the kind is what survives.
+        if (as_of - f.at.date_naive()).num_days() < ANSWERED_DAYS {
+            answered_by_plan
+                .entry(f.plan_id.to_string())
+                .or_default()
+                .insert(f.kind);
+        }
+    }
     let mut sections = Vec::new();
     for partner in order {
         let plans: Vec<&PlanRecord> = active
@@ -95,15 +108,10 @@ pub async fn page(
             let body = served_actions(&state, tenant, &record.plan.plan_id, as_of, ACTIONS).await?;
             let recs: Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::internal("reading served actions", &e))?;
-            // Answered kinds: recommendations are recomputed (with new ids) after every
-            // write, so the kind is what survives.
-            let answered: HashSet<String> = store
-                .plan_feedback(tenant, &record.plan.plan_id)
-                .await?
-                .into_iter()
-                .filter(|f| (as_of - f.at.date_naive()).num_days() < ANSWERED_DAYS)
-                .map(|f| f.kind)
-                .collect();
+            let answered = answered_by_plan
+                .get(record.plan.plan_id.as_str())
+                .cloned()
+                .unwrap_or_default();
             let actions: Vec<Value> = recs["actions"].as_array().cloned().unwrap_or_default();
             rows.push((facts, actions, answered));
         }
