@@ -464,9 +464,14 @@ fn ending_with_gap(
     let outlook = expected.map_or(String::new(), |e| {
         format!("; expected to end at {}", pct(e))
     });
+    let days = if days_left == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{days_left} days")
+    };
     Some(Reason {
         text: format!(
-            "plan {plan_id} ends in {days_left} days at {} of target ({:.0} points to go){outlook}",
+            "plan {plan_id} ends in {days} at {} of target ({:.0} points to go){outlook}",
             pct(attainment),
             gap * 100.0
         ),
