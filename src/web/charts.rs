@@ -15,12 +15,9 @@ const GREY: &str = "#e5e7eb";
 const INK: &str = "#111827";
 const MUTED: &str = "#4b5563";
 
-fn pct(share: f64) -> i64 {
-    if share.is_finite() {
-        (share * 100.0).round() as i64
-    } else {
-        0
-    }
+/// A share in whole percent, as the digests write it; 0 for a share that is not a number.
+pub(super) fn pct(share: f64) -> i64 {
+    crate::digest::facts::percent(share).unwrap_or(0)
 }
 
 /// Predicted attainment per group: a bar to the expected value, the interval as a

@@ -11,7 +11,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use maud::html;
 use serde::Deserialize;
 
-use super::charts;
+use super::charts::{self, pct};
 use super::layout::{self, Header};
 use super::session::Viewer;
 use super::PageError;
@@ -201,14 +201,6 @@ fn compact(v: f64, unit: &str) -> String {
         n
     } else {
         format!("{n} {unit}")
-    }
-}
-
-fn pct(share: f64) -> i64 {
-    if share.is_finite() {
-        (share * 100.0).round() as i64
-    } else {
-        0
     }
 }
 

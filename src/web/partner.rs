@@ -4,18 +4,21 @@
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
-use chrono::Days;
 use maud::html;
 
-use super::charts::{self, BenchmarkBar};
+use super::charts::{self, pct, BenchmarkBar};
 use super::layout::{self, Header};
 use super::session::Viewer;
 use super::PageError;
 use crate::api::extract::path_id;
+use crate::api::ApiError;
 use crate::api::AppState;
 use crate::digest::document::{days_left, pace_words};
-use crate::digest::facts::partner as partner_facts;
+use crate::digest::facts::{plan_facts, PlanFacts};
+use crate::digest::locale::Locale;
 use crate::digest::{Audience, DigestSource};
+use crate::domain::PlanStatus;
+use crate::model::pipeline::predict_record;
 use crate::vector::Filter;
 
 /// Similar partners listed.
@@ -29,9 +32,23 @@ pub async fn page(
     let tenant = caller.tenant.as_str();
     let id = path_id(&id, "partner_id")?;
     let as_of = state.as_of(None);
-    let since = as_of.checked_sub_days(Days::new(7)).unwrap_or(as_of);
     let engine = state.engine(tenant).await?;
-    let facts = partner_facts(state.store(), &engine, id.as_str(), as_of, since).await?;
+    let store = state.store();
+    let partner = store
+        .partner(tenant, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("partner", id.as_str()))?;
+    let model = engine.model();
+    let plans: Vec<PlanFacts> = store
+        .partner_plans(tenant, &id)
+        .await?
+        .iter()
+        .filter(|r| r.plan.status == PlanStatus::Active)
+        .map(|r| {
+            let prediction = model.map(|m| predict_record(m, r, Some(&partner), as_of));
+            plan_facts(r, as_of, prediction.as_ref())
+        })
+        .collect();
     let (benchmark, similar) = match engine.peers() {
         Some((peers, index)) => (
             peers.benchmark(index, tenant, id.as_str()).ok(),
@@ -55,7 +72,7 @@ pub async fn page(
             .collect(),
         None => std::collections::HashMap::new(),
     };
-    let l = crate::digest::locale::Locale::default();
+    let l = Locale::default();
     let bars: Vec<BenchmarkBar> = benchmark
         .iter()
         .flat_map(|b| &b.rows)
@@ -66,25 +83,29 @@ pub async fn page(
                 you: r.you,
                 target: r.your_target,
                 peers: r.peers_median,
-                shown: if share { shown_share } else { shown_value },
+                shown: if share {
+                    |v| format!("{}%", pct(v))
+                } else {
+                    |v| Locale::default().number(v, 1)
+                },
             }
         })
         .collect();
-    let name = facts
-        .partner_name
+    let name = partner
+        .name
         .clone()
-        .unwrap_or_else(|| facts.partner_id.clone());
+        .unwrap_or_else(|| partner.partner_id.to_string());
     let header = Header { tenant, as_of };
     let body = html! {
         main {
             p { a href="/ui" { "← Overview" } }
             h1 { (name) }
-            p class="muted" { "Partner " (facts.partner_id) " · " (facts.plans.len()) @if facts.plans.len() == 1 { " active plan" } @else { " active plans" } " · as of " (as_of) }
+            p class="muted" { "Partner " (partner.partner_id) " · " (plans.len()) @if plans.len() == 1 { " active plan" } @else { " active plans" } " · as of " (as_of) }
             div class="grid" {
                 section class="card wide" aria-labelledby="msp-h" {
                     h2 id="msp-h" { "Mutual success plan" }
-                    @if facts.plans.is_empty() { p { "No active plan." } }
-                    @for p in &facts.plans {
+                    @if plans.is_empty() { p { "No active plan." } }
+                    @for p in &plans {
                         h3 {
                             (p.name.clone().unwrap_or_else(|| p.plan_id.clone()))
                             " " span class={ "pill s-" (p.status.as_str()) } { (pace_words(p.status)) }
@@ -142,7 +163,7 @@ pub async fn page(
                                     a href={ "/ui/partners/" (s.partner_id) } { (names.get(s.partner_id.as_str()).cloned().flatten().unwrap_or_else(|| s.partner_id.to_string())) }
                                     " · " (s.partner_type.clone().unwrap_or_default()) ", " (s.tier.clone().unwrap_or_default()) ", " (s.region.clone().unwrap_or_default())
                                     " · similarity " (format!("{:.2}", s.score))
-                                    @if let Some(a) = s.mean_attainment { " · mean attainment " (format!("{:.0}", a * 100.0)) "%" }
+                                    @if let Some(a) = s.mean_attainment { " · mean attainment " (pct(a)) "%" }
                                 }
                             }
                         }
@@ -150,25 +171,12 @@ pub async fn page(
                 }
                 section class="card wide" aria-labelledby="dg-h" {
                     h2 id="dg-h" { "Digest preview" }
-                    iframe data-testid="digest-preview" src={ "/ui/partners/" (facts.partner_id) "/digest" } title={ "The partner digest of " (name) } {}
+                    iframe data-testid="digest-preview" src={ "/ui/partners/" (partner.partner_id) "/digest" } title={ "The partner digest of " (name) } {}
                 }
             }
         }
     };
     Ok(layout::page(&name, Some(&header), body).into_response())
-}
-
-fn shown_share(v: f64) -> String {
-    format!("{:.0}%", v * 100.0)
-}
-
-fn shown_value(v: f64) -> String {
-    let rounded = (v * 10.0).round() / 10.0;
-    if rounded.fract() == 0.0 {
-        format!("{rounded:.0}")
-    } else {
-        format!("{rounded:.1}")
-    }
 }
 
 /// The partner digest as e-mail HTML, for the preview frame.

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,10 +24,7 @@ use nextbest::store::{Store, Subscription};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nextbest");
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const TENANT: &str = "acme";
 
@@ -554,43 +550,28 @@ async fn two_workers_never_claim_the_same_delivery() {
 // ---------------------------------------------------------------------------------------
 // (c) The binary killed mid-delivery
 
-async fn start_binary(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--tenant", TENANT, "serve", "--bind", "127.0.0.1:0"])
-        .args(["--as-of", "2026-11-26"])
-        .args(["--delivery-poll", "100ms", "--schedule-every", "1h"])
-        .args([
+async fn start_binary(data: &std::path::Path) -> (tokio::process::Child, String) {
+    crate::helpers::spawn_server(
+        data,
+        TENANT,
+        &[
+            "--as-of",
+            "2026-11-26",
+            "--delivery-poll",
+            "100ms",
+            "--schedule-every",
+            "1h",
             "--delivery-backoff",
             "100ms",
             "--delivery-backoff-cap",
             "300ms",
-        ])
-        .args([
             "--delivery-timeout",
             "2s",
             "--delivery-max-attempts",
             "1000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the server did not start in 60 s")
-        .unwrap()
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in `{line}`"))
-        .to_owned();
-    (child, base)
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -598,18 +579,7 @@ async fn a_service_killed_mid_delivery_loses_nothing_and_repeats_only_with_the_s
     const PARTNERS: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--tenant", TENANT, "keys", "create", "--scope", "write"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = crate::helpers::binary_key(&data, TENANT);
 
     // A slow receiver: each 2xx takes 400 ms, so posts are in flight when the kill comes.
     let receiver = Receiver::new(Duration::from_millis(400));

@@ -16,11 +16,9 @@ use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::locale::Locale;
 use nextbest::digest::{compose, facts, Audience, Digest, DigestError, LEADERSHIP_ID};
 use nextbest::domain::{Dataset, Id, KeyResult, Partner, Plan, PlanStatus};
-use nextbest::model::{pipeline, Registry};
+use nextbest::model::Registry;
 use nextbest::nba::{self, Engine};
 use nextbest::synth::SynthParams;
-use nextbest::vector::edge::EdgeIndex;
-use nextbest::vector::VectorIndex;
 use serde_json::{json, Value};
 
 use crate::helpers::{sqlite, Backend, TrainedWorld};
@@ -44,28 +42,15 @@ async fn world() -> World {
         truth_draws: 1,
         ..SynthParams::default()
     };
+    let w = crate::helpers::indexed_world("digest", &params, as_of()).await;
     let TrainedWorld {
-        db,
-        world,
-        registry,
-        models,
-    } = crate::helpers::trained_world("digest", &params).await;
-    let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
-    let vectors = tempfile::tempdir().unwrap();
-    let index: Arc<dyn VectorIndex> = Arc::new(
-        EdgeIndex::open(vectors.path(), model.profile.as_ref().unwrap().dimension()).unwrap(),
-    );
-    nba::peers::reindex(&db.store, &registry, index.as_ref(), &db.tenant)
-        .await
-        .unwrap();
-    let engine = nba::load_engine(&db.store, &registry, Some(index), &db.tenant, as_of())
-        .await
-        .unwrap();
+        db, world, models, ..
+    } = w.trained;
     World {
         db,
-        engine,
+        engine: w.engine,
         models: models.path().to_owned(),
-        _trained: (world, models, vectors),
+        _trained: (world, models, w.vectors),
     }
 }
 

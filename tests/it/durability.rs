@@ -1,56 +1,21 @@
 //! A write acknowledged with a 2xx survives the process being killed (SIGKILL, no
 //! shutdown) in the middle of a stream of writes: the real binary, a real SQLite file.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use crate::helpers::{binary_key, spawn_server};
 
-const BIN: &str = env!("CARGO_BIN_EXE_nextbest");
-
-async fn start(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--tenant", "acme", "serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("the server did not start in 60 s")
-        .unwrap()
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in `{line}`"))
-        .to_owned();
-    (child, base)
+/// The binary serving `acme` from `data`.
+async fn start(data: &std::path::Path) -> (tokio::process::Child, String) {
+    spawn_server(data, "acme", &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(BIN)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--tenant", "acme", "keys", "create", "--scope", "write"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let key = binary_key(&data, "acme");
 
     let (mut child, base) = start(&data).await;
     let client = reqwest::Client::new();

@@ -146,6 +146,42 @@ pub async fn trained_world(test: &str, params: &SynthParams) -> TrainedWorld {
     }
 }
 
+/// A trained world whose partners are in a qdrant-edge shard, with the engine loaded as
+/// of `as_of` over it.
+pub struct IndexedWorld {
+    pub trained: TrainedWorld,
+    pub engine: nextbest::nba::Engine,
+    pub vectors: TempDir,
+}
+
+pub async fn indexed_world(
+    test: &str,
+    params: &SynthParams,
+    as_of: chrono::NaiveDate,
+) -> IndexedWorld {
+    use nextbest::vector::VectorIndex;
+    use std::sync::Arc;
+    let trained = trained_world(test, params).await;
+    let (db, registry) = (&trained.db, &trained.registry);
+    let (model, _) = pipeline::active_model(registry, &db.tenant).expect("active model");
+    let vectors = tempfile::tempdir().expect("temp dir");
+    let dimension = model.profile.as_ref().expect("profile").dimension();
+    let index: Arc<dyn VectorIndex> = Arc::new(
+        nextbest::vector::edge::EdgeIndex::open(vectors.path(), dimension).expect("open index"),
+    );
+    nextbest::nba::peers::reindex(&db.store, registry, index.as_ref(), &db.tenant)
+        .await
+        .expect("reindex");
+    let engine = nextbest::nba::load_engine(&db.store, registry, Some(index), &db.tenant, as_of)
+        .await
+        .expect("load engine");
+    IndexedWorld {
+        trained,
+        engine,
+        vectors,
+    }
+}
+
 /// A copy of the fixture in a temp dir, with `edit` applied to one of its files.
 pub fn fixture_with(file: &str, edit: impl FnOnce(String) -> String) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -158,4 +194,59 @@ pub fn fixture_with(file: &str, edit: impl FnOnce(String) -> String) -> (TempDir
     std::fs::write(&path, edit(text)).expect("write edited fixture");
     let root = dir.path().to_owned();
     (dir, root)
+}
+
+/// The real `nextbest` binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_nextbest");
+
+/// A write-scope key of `tenant` in the store under `data`, created by the binary.
+pub fn binary_key(data: &Path, tenant: &str) -> String {
+    let out = std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--tenant", tenant, "keys", "create", "--scope", "write"])
+        .output()
+        .expect("run keys create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 key")
+        .trim()
+        .to_owned()
+}
+
+/// The real binary serving `tenant` from `data` on a free port with `extra` flags
+/// (after `serve`), and its base URL once it says it is serving.
+pub async fn spawn_server(
+    data: &Path,
+    tenant: &str,
+    extra: &[&str],
+) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--tenant", tenant, "serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the server did not start in 60 s")
+        .expect("read stdout")
+        .expect("a first line");
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in `{line}`"))
+        .to_owned();
+    (child, base)
 }

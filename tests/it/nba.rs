@@ -2,21 +2,16 @@
 //! shard: eligibility, explanations, both sides of the plan, the log, dismissals, cold
 //! start, what-if, and the decision evaluation against the generator's truth.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDate};
 use nextbest::domain::{
     ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KeyResult, Partner, Plan, PlanStatus,
     RelationshipStage, Responsible,
 };
-use nextbest::model::pipeline;
 use nextbest::model::Registry;
 use nextbest::nba::decision::{self, Baseline};
 use nextbest::nba::effect::Source;
 use nextbest::nba::{self, context, simulate, Engine, PlanContext, PlannedAction};
 use nextbest::synth::{self, SynthParams};
-use nextbest::vector::edge::EdgeIndex;
-use nextbest::vector::VectorIndex;
 
 use crate::helpers::{sqlite, Backend};
 
@@ -43,29 +38,13 @@ struct Trained {
 
 /// A generated world, imported, trained and indexed.
 async fn trained() -> Trained {
-    let crate::helpers::TrainedWorld {
-        db,
-        world: dir,
-        registry,
-        models,
-    } = crate::helpers::trained_world("nba", &params()).await;
-    let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
-    let vectors = tempfile::tempdir().unwrap();
-    let index: Arc<dyn VectorIndex> = Arc::new(
-        EdgeIndex::open(vectors.path(), model.profile.as_ref().unwrap().dimension()).unwrap(),
-    );
-    nba::peers::reindex(&db.store, &registry, index.as_ref(), &db.tenant)
-        .await
-        .unwrap();
-    let engine = nba::load_engine(&db.store, &registry, Some(index), &db.tenant, as_of())
-        .await
-        .unwrap();
+    let w = crate::helpers::indexed_world("nba", &params(), as_of()).await;
     Trained {
-        db,
-        engine,
-        world: dir,
-        _models: models,
-        _vectors: vectors,
+        db: w.trained.db,
+        engine: w.engine,
+        world: w.trained.world,
+        _models: w.trained.models,
+        _vectors: w.vectors,
     }
 }
 
