@@ -227,6 +227,12 @@ enum Command {
     },
 }
 
+/// mimalloc rather than glibc's malloc: under load, answers allocated on one runtime
+/// worker and freed on another contended on glibc's arena locks (docs/BENCHMARKS.md,
+/// HTTP load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = match cli.command {

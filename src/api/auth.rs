@@ -137,16 +137,33 @@ pub struct KeyCache {
 }
 
 /// A key row (or its absence) and when it was read.
-type CachedKey = (Option<Arc<StoredKey>>, Instant);
+type CachedKey = (Option<Arc<KnownKey>>, Instant);
+
+/// A stored key row with its secret's digest decoded once, so a request compares 32
+/// bytes instead of encoding its own digest as hex.
+struct KnownKey {
+    row: StoredKey,
+    digest: Option<[u8; 32]>,
+}
+
+impl KnownKey {
+    fn new(row: StoredKey) -> Self {
+        let mut digest = [0_u8; 32];
+        let digest = hex::decode_to_slice(&row.secret_sha256, &mut digest)
+            .ok()
+            .map(|()| digest);
+        Self { row, digest }
+    }
+}
 
 impl KeyCache {
-    fn get(&self, key_id: &str) -> Option<Option<Arc<StoredKey>>> {
+    fn get(&self, key_id: &str) -> Option<Option<Arc<KnownKey>>> {
         let rows = self.rows.lock().ok()?;
         let (row, at) = rows.get(key_id)?;
         (at.elapsed() < KEY_CACHE_TTL).then(|| row.clone())
     }
 
-    fn put(&self, key_id: &str, row: Option<Arc<StoredKey>>) {
+    fn put(&self, key_id: &str, row: Option<Arc<KnownKey>>) {
         if let Ok(mut rows) = self.rows.lock() {
             if rows.len() > 10_000 {
                 rows.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
@@ -176,22 +193,26 @@ pub async fn verify(store: &Store, cache: &KeyCache, presented: &str) -> Result<
     if key_id.len() != 16 || secret.is_empty() || secret.len() > 128 {
         return Err(invalid());
     }
-    let row = match cache.get(key_id) {
-        Some(row) => row,
+    let known = match cache.get(key_id) {
+        Some(known) => known,
         None => {
-            let row = store.api_key(key_id).await?.map(Arc::new);
-            cache.put(key_id, row.clone());
-            row
+            let known = store
+                .api_key(key_id)
+                .await?
+                .map(|row| Arc::new(KnownKey::new(row)));
+            cache.put(key_id, known.clone());
+            known
         }
     };
-    let row = row.filter(|r| r.revoked_at.is_none()).ok_or_else(invalid)?;
-    let matches: bool = sha256_hex(secret)
-        .as_bytes()
-        .ct_eq(row.secret_sha256.as_bytes())
-        .into();
-    if !matches {
+    let known = known
+        .filter(|k| k.row.revoked_at.is_none())
+        .ok_or_else(invalid)?;
+    let stored = known.digest.as_ref().ok_or_else(invalid)?;
+    let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    if !bool::from(presented.ct_eq(stored)) {
         return Err(invalid());
     }
+    let row = &known.row;
     let scope = Scope::parse(&row.scope).ok_or_else(invalid)?;
     Ok(Caller {
         tenant: row.tenant_id.clone(),

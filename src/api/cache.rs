@@ -6,7 +6,7 @@
 //! moves the tenant's generation and with it every entry out of date.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use chrono::NaiveDate;
 
@@ -16,41 +16,69 @@ use axum::body::Bytes;
 /// date and k).
 const MAX_ENTRIES: usize = 200_000;
 
-type Key = (String, String, NaiveDate, usize);
+/// One tenant's answers: by plan, the answers for each date and k (nearly always one).
+/// Keyed by plan id alone so a lookup borrows the request's `&str` instead of building an
+/// owned key: this is the hottest path of the API.
+#[derive(Default)]
+struct TenantAnswers {
+    generation: u64,
+    plans: HashMap<String, Vec<Answer>>,
+}
 
-/// The cache and each tenant's data generation.
+struct Answer {
+    as_of: NaiveDate,
+    k: usize,
+    generation: u64,
+    body: Bytes,
+}
+
+/// The cache: each tenant's generation and answers under one lock, read-mostly.
 #[derive(Default)]
 pub struct RecommendationCache {
-    entries: Mutex<HashMap<Key, (u64, Bytes)>>,
-    generations: Mutex<HashMap<String, u64>>,
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tenants: HashMap<String, TenantAnswers>,
+    /// Answers stored, over all tenants.
+    stored: usize,
 }
 
 impl RecommendationCache {
     /// The tenant's generation now: read before computing, stored with the result.
     pub fn generation(&self, tenant: &str) -> u64 {
-        self.generations
-            .lock()
+        self.inner
+            .read()
             .ok()
-            .and_then(|g| g.get(tenant).copied())
+            .and_then(|i| i.tenants.get(tenant).map(|t| t.generation))
             .unwrap_or(0)
     }
 
     /// Something the tenant's recommendations depend on changed.
     pub fn invalidate(&self, tenant: &str) {
-        if let Ok(mut generations) = self.generations.lock() {
-            *generations.entry(tenant.to_owned()).or_insert(0) += 1;
+        if let Ok(mut inner) = self.inner.write() {
+            let answers = inner.tenants.entry(tenant.to_owned()).or_default();
+            answers.generation += 1;
+            // Nothing stored before can be served again.
+            let dropped: usize = answers.plans.drain().map(|(_, kept)| kept.len()).sum();
+            inner.stored = inner.stored.saturating_sub(dropped);
         }
     }
 
     pub fn get(&self, tenant: &str, plan: &str, as_of: NaiveDate, k: usize) -> Option<Bytes> {
-        let generation = self.generation(tenant);
-        let entries = self.entries.lock().ok()?;
-        let (stored, recs) = entries.get(&(tenant.to_owned(), plan.to_owned(), as_of, k))?;
-        (*stored == generation).then(|| recs.clone())
+        let inner = self.inner.read().ok()?;
+        let answers = inner.tenants.get(tenant)?;
+        answers
+            .plans
+            .get(plan)?
+            .iter()
+            .find(|a| a.as_of == as_of && a.k == k && a.generation == answers.generation)
+            .map(|a| a.body.clone())
     }
 
-    /// Stores the JSON answer computed at `generation`; an entry computed before a write that
-    /// raced with it is stored under the old generation and never served.
+    /// Stores the JSON answer computed at `generation`; an answer computed before a write
+    /// that raced with it is not stored, as it would never be served.
     pub fn put(
         &self,
         tenant: &str,
@@ -60,14 +88,27 @@ impl RecommendationCache {
         generation: u64,
         body: Bytes,
     ) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(
-                (tenant.to_owned(), plan.to_owned(), as_of, k),
-                (generation, body),
-            );
+        let Ok(mut guard) = self.inner.write() else {
+            return;
+        };
+        let inner = &mut *guard;
+        if inner.stored >= MAX_ENTRIES {
+            inner.tenants.values_mut().for_each(|t| t.plans.clear());
+            inner.stored = 0;
         }
+        let answers = inner.tenants.entry(tenant.to_owned()).or_default();
+        if answers.generation != generation {
+            return;
+        }
+        let kept = answers.plans.entry(plan.to_owned()).or_default();
+        let before = kept.len();
+        kept.retain(|a| !(a.as_of == as_of && a.k == k));
+        inner.stored = inner.stored + 1 - (before - kept.len());
+        kept.push(Answer {
+            as_of,
+            k,
+            generation,
+            body,
+        });
     }
 }

@@ -164,7 +164,7 @@ impl ApiError {
         tracing::error!(
             error = %crate::report::Report(error),
             context,
-            request_id = %super::metrics::current_request_id(),
+            request_id = %super::observe::current_request_id(),
             "request failed"
         );
         Self::new(
@@ -227,7 +227,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Connect(..) => {
-                tracing::error!(error = %crate::report::Report(&e), request_id = %super::metrics::current_request_id(), "store unavailable");
+                tracing::error!(error = %crate::report::Report(&e), request_id = %super::observe::current_request_id(), "store unavailable");
                 let mut err = Self::new(Problem::Unavailable, "the store is unavailable");
                 err.retry_after = Some(5);
                 err

@@ -2,49 +2,32 @@
 //! status, the active model version per tenant, the vector index size, and in-flight
 //! requests. One registry per server, so servers in one process (tests) do not mix.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
+use axum::extract::MatchedPath;
+use axum::http::Method;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tracing::Instrument;
 
 use super::state::AppState;
 
-/// The header that carries a request's id both ways.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-tokio::task_local! {
-    /// The id of the request being answered, for the errors logged while answering it.
-    static CURRENT_REQUEST: HeaderValue;
-}
-
-/// The id of the request this task is answering (`-` outside a request).
-pub fn current_request_id() -> String {
-    CURRENT_REQUEST
-        .try_with(|id| id.to_str().unwrap_or("-").to_owned())
-        .unwrap_or_else(|_| "-".to_owned())
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: MethodLabel,
+    route: RouteLabel,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
-    route: String,
+    method: MethodLabel,
+    route: RouteLabel,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -150,6 +133,39 @@ impl Metrics {
         }
     }
 
+    /// A request is being answered (the in-flight gauge).
+    pub fn request_started(&self) {
+        self.in_flight.inc();
+    }
+
+    /// A request was answered: its count by route template and status, and its latency.
+    /// Labels are shared strings (axum's route template, the method constant), so
+    /// recording allocates nothing once a series exists.
+    pub fn request_answered(
+        &self,
+        method: Method,
+        route: Option<MatchedPath>,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        self.in_flight.dec();
+        let method = MethodLabel(method);
+        let route = route.map_or(RouteLabel::Unmatched, RouteLabel::Matched);
+        self.latency
+            .get_or_create(&RouteLabels {
+                method: method.clone(),
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+    }
+
     /// Records the tenant's model version; the previous version's series drops to 0.
     pub fn set_model(&self, tenant: &str, version: &str) {
         let labels = ModelLabels {
@@ -220,61 +236,50 @@ impl Default for Metrics {
     }
 }
 
-/// Middleware: the request id (the caller's `x-request-id`, or a new UUID, echoed on the
-/// response and on every error logged while answering), the request span, and the counts
-/// and latency by route template (`/v1/plans/{id}`, never the raw path, so ids do not
-/// explode the label space). One middleware rather than four layers, and the span at
-/// debug level: at info, formatting a span per request cost a fifth of the throughput of
-/// the busiest endpoint (docs/BENCHMARKS.md, HTTP load).
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = match request.headers().get(&REQUEST_ID) {
-        Some(id) => id.clone(),
-        None => {
-            let mut buffer = uuid::Uuid::encode_buffer();
-            let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-            let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"));
-            request.headers_mut().insert(REQUEST_ID, id.clone());
-            id
+/// A route's label: the route template (`/v1/plans/{id}`, never the raw path, so ids do
+/// not explode the label space), kept as axum's shared string so that recording a request
+/// allocates nothing.
+#[derive(Clone, Debug)]
+enum RouteLabel {
+    Matched(MatchedPath),
+    Unmatched,
+}
+
+impl RouteLabel {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Unmatched => "unmatched",
         }
-    };
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let span = tracing::debug_span!(
-        "request",
-        method = %method,
-        path = %request.uri().path(),
-        request_id = id.to_str().unwrap_or_default(),
-        tenant = tracing::field::Empty,
-    );
-    let metrics = state.metrics();
-    metrics.in_flight.inc();
-    let mut response = CURRENT_REQUEST
-        .scope(id.clone(), next.run(request).instrument(span))
-        .await;
-    metrics.in_flight.dec();
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    tracing::debug!(status, latency_us = elapsed.as_micros() as u64, "answered");
-    let route = route.unwrap_or_else(|| "unmatched".to_owned());
-    metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            method: method.as_str().to_owned(),
-            route: route.clone(),
-        })
-        .observe(elapsed.as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method: method.as_str().to_owned(),
-            route,
-            status,
-        })
-        .inc();
-    response.headers_mut().entry(REQUEST_ID).or_insert(id);
-    response
+    }
+}
+
+impl PartialEq for RouteLabel {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RouteLabel {}
+
+impl Hash for RouteLabel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// A method's label; the standard methods are constants, so cloning one allocates nothing.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct MethodLabel(Method);
+
+impl EncodeLabelValue for MethodLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.0.as_str(), encoder)
+    }
 }

@@ -13,8 +13,10 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod limits;
 pub mod metrics;
 pub mod models;
+pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod portfolio;
@@ -25,53 +27,16 @@ pub mod sync;
 
 use axum::extract::DefaultBodyLimit;
 
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{middleware, Router};
+use axum::Router;
 use std::future::Future;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
+use tower::ServiceBuilder;
 
 pub use error::{ApiError, Problem};
+use limits::LimitsLayer;
+use observe::ObserveLayer;
 pub use state::{AppState, ServeOptions};
-
-/// The concurrency limit and the request timeout of `/v1`: a request that finds every
-/// permit taken is answered 503 at once (with Retry-After) rather than queued, and one
-/// that runs past the timeout is answered 504 and dropped.
-async fn limits(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: middleware::Next,
-) -> Response {
-    let Ok(_permit) = state.limiter().try_acquire_owned() else {
-        let mut err = ApiError::new(
-            Problem::Overloaded,
-            "the server is answering as many requests as it is configured for; retry shortly",
-        );
-        err.retry_after = Some(1);
-        return err.into_response();
-    };
-    match tokio::time::timeout(state.options().request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::new(
-            Problem::Timeout,
-            "the request took longer than the server's limit (`--request-timeout`)",
-        )
-        .into_response(),
-    }
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!(
-        request_id = %metrics::current_request_id(),
-        "a handler panicked; answered 500"
-    );
-    ApiError::new(
-        Problem::Internal,
-        "the request failed unexpectedly; the server log has the cause",
-    )
-    .into_response()
-}
 
 async fn not_found() -> ApiError {
     ApiError::new(
@@ -80,66 +45,65 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// The `/v1` routes, behind the concurrency limit and the request timeout.
+/// The `/v1` routes. Written out under `/v1` and merged rather than nested: `nest`
+/// rewrites every request's URI to strip the prefix (docs/BENCHMARKS.md, HTTP load).
 fn v1(state: &AppState) -> Router<AppState> {
     let options = state.options();
     Router::new()
         .route(
-            "/partners/{id}",
+            "/v1/partners/{id}",
             put(sync::put_partner).get(sync::get_partner),
         )
-        .route("/partners", get(sync::list_partners))
-        .route("/plans/{id}", put(sync::put_plan).get(sync::get_plan))
-        .route("/plans", get(sync::list_plans))
+        .route("/v1/partners", get(sync::list_partners))
+        .route("/v1/plans/{id}", put(sync::put_plan).get(sync::get_plan))
+        .route("/v1/plans", get(sync::list_plans))
         .route(
-            "/plans/{id}/activities",
+            "/v1/plans/{id}/activities",
             post(sync::post_activities).get(sync::list_activities),
         )
         .route(
-            "/feedback",
+            "/v1/feedback",
             post(sync::post_feedback).get(sync::list_feedback),
         )
         .route(
-            "/bulk/{entity}",
+            "/v1/bulk/{entity}",
             post(sync::bulk).layer(DefaultBodyLimit::max(options.bulk_limit)),
         )
         .route(
-            "/plans/{id}/next-best-actions",
+            "/v1/plans/{id}/next-best-actions",
             get(decisions::next_best_actions),
         )
-        .route("/recommendations", post(decisions::stateless))
-        .route("/plans/{id}/prediction", get(decisions::prediction))
-        .route("/digests/{audience}/{id}", get(digests::digest))
-        .route("/plans/{id}/what-if", post(decisions::what_if))
-        .route("/partners/{id}/similar", get(decisions::similar))
-        .route("/partners/{id}/benchmark", get(decisions::benchmark))
-        .route("/partners/fit", post(decisions::fit))
-        .route("/forecast", get(portfolio::forecast))
-        .route("/managers/{id}/attention", get(portfolio::attention))
-        .route("/models/train", post(models::train))
-        .route("/models", get(models::list))
-        .route("/models/{version}/activate", post(models::activate))
-        .route("/jobs/{id}", get(models::job))
+        .route("/v1/recommendations", post(decisions::stateless))
+        .route("/v1/plans/{id}/prediction", get(decisions::prediction))
+        .route("/v1/digests/{audience}/{id}", get(digests::digest))
+        .route("/v1/plans/{id}/what-if", post(decisions::what_if))
+        .route("/v1/partners/{id}/similar", get(decisions::similar))
+        .route("/v1/partners/{id}/benchmark", get(decisions::benchmark))
+        .route("/v1/partners/fit", post(decisions::fit))
+        .route("/v1/forecast", get(portfolio::forecast))
+        .route("/v1/managers/{id}/attention", get(portfolio::attention))
+        .route("/v1/models/train", post(models::train))
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{version}/activate", post(models::activate))
+        .route("/v1/jobs/{id}", get(models::job))
         .route(
-            "/subscriptions",
+            "/v1/subscriptions",
             post(subscriptions::create_subscription).get(subscriptions::list_subscriptions),
         )
         .route(
-            "/subscriptions/{id}",
+            "/v1/subscriptions/{id}",
             get(subscriptions::get_subscription)
                 .put(subscriptions::put_subscription)
                 .delete(subscriptions::delete_subscription),
         )
         .route(
-            "/subscriptions/{id}/deliveries",
+            "/v1/subscriptions/{id}/deliveries",
             get(subscriptions::list_deliveries),
         )
         .route(
-            "/subscriptions/{id}/send",
+            "/v1/subscriptions/{id}/send",
             post(subscriptions::send_digests),
         )
-        .layer(DefaultBodyLimit::max(options.body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), limits))
 }
 
 /// The whole application: `/v1`, operations, docs, with request ids, tracing, metrics
@@ -151,8 +115,16 @@ pub fn router(state: AppState) -> Router {
 /// [`router`] with more routes (the dashboard's pages) inside the same request ids,
 /// tracing, metrics and panic safety. The API knows nothing of what they are.
 pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
-    Router::new()
-        .nest("/v1", v1(&state))
+    let options = state.options();
+    // One composed layer per group of routes: axum boxes each `layer` call around every
+    // route and clones the chain per request.
+    let api = v1(&state).layer(
+        ServiceBuilder::new()
+            .layer(ObserveLayer::new(state.clone()))
+            .layer(LimitsLayer::new(state.limiter(), options.request_timeout))
+            .layer(DefaultBodyLimit::max(options.body_limit)),
+    );
+    let rest = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -160,12 +132,8 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/docs", get(ops::docs))
         .merge(pages)
         .fallback(not_found)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::observe,
-        ))
-        .with_state(state)
+        .layer(ObserveLayer::new(state.clone()));
+    api.merge(rest).with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes the requests in

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::helpers::config_in;
 use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::config::Config;
 use nextbest::domain::Dataset;
@@ -32,11 +33,8 @@ const TENANT: &str = "acme";
 async fn start_with(database_url: Option<String>, tenant: &str, options: ServeOptions) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        data_dir: dir.path().join("data"),
         database_url,
-        qdrant_url: None,
-        models_dir: dir.path().join("models"),
-        tenant: tenant.to_owned(),
+        ..config_in(dir.path(), tenant)
     };
     let config_url = config.database_url();
     let store = Store::open(&config_url).await.unwrap();
@@ -969,4 +967,59 @@ async fn shutdown_finishes_the_requests_in_flight() {
     let reopened = Store::open(&server.database_url).await.unwrap();
     let id = nextbest::domain::Id::parse("in-flight").unwrap();
     assert!(reopened.partner(TENANT, &id).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), TENANT);
+    let store = Store::open(&config.database_url()).await.unwrap();
+    let state = AppState::new(store, config, demo_options());
+    let boom = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            if std::env::var_os("NEXTBEST_NEVER_SET").is_none() {
+                panic!("a handler bug");
+            }
+            "unreachable"
+        }),
+    );
+    let app = api::router_with(state.clone(), boom);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(api::serve_app(listener, state, app, async {
+        let _ = stopped.await;
+    }));
+    let client = Client::new();
+    let answer = client
+        .get(format!("{base}/boom"))
+        .header("x-request-id", "panic-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(answer.headers()["x-request-id"], "panic-7");
+    assert_eq!(answer.headers()["content-type"], "application/problem+json");
+    let (_, value) = decode(answer).await;
+    assert_eq!(problem(&value), "internal");
+    // The connection's task survived, and so did the server: it answers and counts it.
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("nextbest_http_requests_total")
+                && l.contains("route=\"/boom\"")
+                && l.contains("status=\"500\"")),
+        "{metrics}"
+    );
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
 }
