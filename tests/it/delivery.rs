@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::config_in;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDate, Utc};
 use hmac::{Hmac, Mac};
 use nextbest::api::{self, auth, AppState, ServeOptions};
-use nextbest::config::Config;
 use nextbest::digest::delivery::{self, DeliveryOptions, Outcome, Worker};
 use nextbest::digest::schedule;
 use nextbest::import::{self, ImportOptions};
@@ -209,13 +209,7 @@ fn ndjson(rows: &[Value]) -> Vec<u8> {
 /// audience has `partners` recipients and leadership one), and the server state over it.
 async fn app(partners: usize) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        qdrant_url: None,
-        models_dir: dir.path().join("models"),
-        tenant: TENANT.to_owned(),
-    };
+    let config = config_in(dir.path(), TENANT);
     let store = Store::open(&config.database_url()).await.unwrap();
     let (partners, plans) = partners_and_plans(partners);
     for (entity, rows) in [("partners", partners), ("plans", plans)] {

@@ -21,7 +21,7 @@ use nextbest::nba::{self, Engine};
 use nextbest::synth::SynthParams;
 use serde_json::{json, Value};
 
-use crate::helpers::{sqlite, Backend, TrainedWorld};
+use crate::helpers::{config_in, sqlite, Backend, TrainedWorld};
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()
@@ -481,11 +481,8 @@ async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &s
     let url = stand_in(Answer::InventsNumber, Seen::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        qdrant_url: None,
         models_dir: w.models.clone(),
-        tenant: w.db.tenant.clone(),
+        ..config_in(dir.path(), &w.db.tenant)
     };
     let key = auth::create_key(&w.db.store, &w.db.tenant, auth::Scope::Read, None)
         .await

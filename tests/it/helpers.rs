@@ -9,6 +9,18 @@ use nextbest::store::{Counts, Store};
 use nextbest::synth::{generate, SynthParams};
 use tempfile::TempDir;
 
+/// A server configuration with its data and models under `dir` and the default store
+/// (SQLite in the data directory).
+pub fn config_in(dir: &Path, tenant: &str) -> nextbest::config::Config {
+    nextbest::config::Config {
+        data_dir: dir.join("data"),
+        database_url: None,
+        qdrant_url: None,
+        models_dir: dir.join("models"),
+        tenant: tenant.to_owned(),
+    }
+}
+
 pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/crm_export");
 
 /// A store under test. PostgreSQL is shared between tests and runs, so each test gets a

@@ -16,7 +16,7 @@ use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::TrainedWorld;
+use crate::helpers::{config_in, TrainedWorld};
 
 struct Site {
     base: String,
@@ -105,11 +105,8 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
     } = crate::helpers::trained_world("web", &params).await;
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        data_dir: dir.path().join("data"),
-        database_url: None,
-        qdrant_url: None,
         models_dir: models.path().to_owned(),
-        tenant: db.tenant.clone(),
+        ..config_in(dir.path(), &db.tenant)
     };
     let options = ServeOptions {
         as_of: NaiveDate::from_ymd_opt(2026, 10, 1),
