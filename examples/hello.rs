@@ -2,7 +2,8 @@
 //! `nextbest serve`, so `scripts/loadtest.sh` can report the API's throughput as a share
 //! of what axum itself does on this machine in the same run. `/payload` answers a static
 //! body the size of a next-best-actions answer (10.5 KB), to tell the cost of the bytes
-//! from the cost of the work.
+//! from the cost of the work. Any other path answers the greeting too, so the load test
+//! can send it nextbest's very requests (paths, key header) and compare like with like.
 //!
 //! `cargo run --release --example hello -- 127.0.0.1:18081`
 
@@ -20,7 +21,8 @@ async fn main() -> std::io::Result<()> {
     let payload = axum::body::Bytes::from(vec![b'x'; PAYLOAD_BYTES]);
     let app = Router::new()
         .route("/", get(|| async { "Hello, World!" }))
-        .route("/payload", get(move || async move { payload.clone() }));
+        .route("/payload", get(move || async move { payload.clone() }))
+        .fallback(|| async { "Hello, World!" });
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     axum::serve(listener, app).await
 }

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Load test of GET /v1/plans/{id}/next-best-actions against an axum hello-world run
-# beside it, with wrk (Debian package `wrk`). Prints a markdown table for the README:
-# the hello-world, the same server answering a static body as large as the endpoint's
-# answer, the endpoint as served (a repeated request answered from the recommendation
-# cache), and the endpoint with the cache off (every request computed and logged).
+# beside it, with wrk (Debian package `wrk`). Prints a markdown table for the README.
 #
-#   scripts/loadtest.sh [DURATION_SECONDS] [CONNECTIONS]
+#   scripts/loadtest.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
 #
-# Both servers are release builds on this machine, and wrk runs on the same machine, so
-# client and servers share its cores (say so when quoting the figures).
+# Servers, all release builds, all up at once:
+#   - examples/hello: the axum hello-world, and a static body as large as the answer;
+#   - nextbest serve --demo as served (repeated requests answered from the cache);
+#   - nextbest serve --demo --no-recommendation-cache (every request computed and logged).
+# Each round runs wrk once against each, in turn, so that a slow minute of the machine
+# falls on every server alike; the table gives the median over the rounds, and the
+# ratio is the median of the rounds' ratios. "server µs/request" is the CPU time the
+# server process used (user + system, from /proc) divided by the requests it answered:
+# it moves less than requests/s from run to run.
+#
+# wrk runs on the same machine, so client and servers share its cores (say so when
+# quoting the figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${1:-20}
+DURATION=${1:-10}
 CONNECTIONS=${2:-32}
+ROUNDS=${3:-5}
 THREADS=2
 TARGET=${CARGO_TARGET_DIR:-target}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }
@@ -20,71 +28,115 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 cargo build --release --bin nextbest --example hello >&2
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-NB=("$TARGET/release/nextbest" --data-dir "$WORK/data" --models-dir "$WORK/models" --tenant demo)
 
-start_nextbest() { # flags...
-    "${NB[@]}" serve --demo --bind 127.0.0.1:18080 "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
-    NB_PID=$!
+start_nextbest() { # name port flags...
+    local name=$1 port=$2
+    shift 2
+    "$TARGET/release/nextbest" --data-dir "$WORK/$name/data" --models-dir "$WORK/$name/models" \
+        --tenant demo serve --demo --bind "127.0.0.1:$port" "$@" \
+        >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    echo $! >"$WORK/$name.pid"
     for _ in $(seq 1 300); do
-        grep -q "^API key" "$WORK/serve.out" 2>/dev/null && break
+        grep -q "^API key" "$WORK/$name.out" 2>/dev/null && break
         sleep 1
     done
-    KEY=$(sed -n 's/^API key (admin; shown once): //p' "$WORK/serve.out")
-    [ -n "$KEY" ] || { cat "$WORK/serve.err" >&2; echo "the demo server did not start" >&2; exit 1; }
-    curl -sf "http://127.0.0.1:18080/v1/plans?status=active&limit=1000" -H "Authorization: Bearer $KEY" \
+    local key
+    key=$(sed -n 's/^API key (admin; shown once): //p' "$WORK/$name.out")
+    [ -n "$key" ] || { cat "$WORK/$name.err" >&2; echo "the demo server $name did not start" >&2; exit 1; }
+    curl -sf "http://127.0.0.1:$port/v1/plans?status=active&limit=1000" -H "Authorization: Bearer $key" \
         | python3 -c 'import json, sys; print("\n".join(p["plan_id"] for p in json.load(sys.stdin)["items"]))' \
-        >"$WORK/plans.txt"
-    cat >"$WORK/nba.lua" <<LUA
+            >"$WORK/$name.plans"
+    # The request rotates over the active plans, with the key.
+    cat >"$WORK/$name.lua" <<LUA
 local paths = {}
-for line in io.lines("$WORK/plans.txt") do
+for line in io.lines("$WORK/$name.plans") do
   paths[#paths + 1] = "/v1/plans/" .. line .. "/next-best-actions?k=5"
 end
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1], { ["Authorization"] = "Bearer $KEY" })
+  return wrk.format("GET", paths[(i % #paths) + 1], { ["Authorization"] = "Bearer $key" })
 end
 done = function(summary, latency, requests)
   io.write(string.format("non-2xx: %d\n", summary.errors.status))
 end
 LUA
-    # Warm: the engine loads on the first request.
-    curl -sf -H "Authorization: Bearer $KEY" \
-        "http://127.0.0.1:18080/v1/plans/$(head -1 "$WORK/plans.txt")/next-best-actions" >/dev/null
+    # Warm: the engine loads on the first request; every plan is answered once.
+    wrk -t$THREADS -c$CONNECTIONS -d3s -s "$WORK/$name.lua" "http://127.0.0.1:$port/" >/dev/null
 }
-
-run() { wrk -t$THREADS -c$CONNECTIONS -d"${DURATION}s" --latency "$@"; }
-rps() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
-pct() { awk -v p="$2" '$1 == p { print $2 }' "$1"; }
-non2xx() { awk '/^non-2xx/ { print $2 }' "$1"; }
 
 "$TARGET/release/examples/hello" 127.0.0.1:18081 &
-sleep 1
+echo $! >"$WORK/hello.pid"
+start_nextbest cached 18080
+start_nextbest uncached 18082 --no-recommendation-cache
+# The hello-world driven exactly like nextbest: the same rotation of paths and the same
+# header (it answers every path), so the client's own cost is the same on both sides.
+cp "$WORK/cached.lua" "$WORK/hello.lua"
 wrk -t$THREADS -c$CONNECTIONS -d3s http://127.0.0.1:18081/ >/dev/null
-run http://127.0.0.1:18081/ >"$WORK/hello.txt"
-run http://127.0.0.1:18081/payload >"$WORK/payload.txt"
 
-start_nextbest
-wrk -t$THREADS -c$CONNECTIONS -d3s -s "$WORK/nba.lua" http://127.0.0.1:18080/ >/dev/null
-run -s "$WORK/nba.lua" http://127.0.0.1:18080/ >"$WORK/cached.txt"
-kill -TERM "$NB_PID"; wait "$NB_PID" || true
-
-start_nextbest --no-recommendation-cache
-wrk -t$THREADS -c$CONNECTIONS -d3s -s "$WORK/nba.lua" http://127.0.0.1:18080/ >/dev/null
-run -s "$WORK/nba.lua" http://127.0.0.1:18080/ >"$WORK/uncached.txt"
-kill -TERM "$NB_PID"; wait "$NB_PID" || true
-
-H=$(rps "$WORK/hello.txt")
-row() { # label file
-    local n; n=$(rps "$2")
-    echo "| $1 | $n | $(awk -v n="$n" -v h="$H" 'BEGIN { printf "%.3f", n / h }') | $(pct "$2" 50%) | $(pct "$2" 99%) | $(non2xx "$2") |"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+measure() { # label pid wrk-args...
+    local label=$1 pid=$2 before after
+    shift 2
+    before=$(cpu_ticks "$pid")
+    wrk -t$THREADS -c$CONNECTIONS -d"${DURATION}s" --latency "$@" >"$WORK/run.txt"
+    after=$(cpu_ticks "$pid")
+    awk -v label="$label" -v round="$ROUND" -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+        /^Requests\/sec/ { rps = $2 }
+        /requests in/ { n = $1 }
+        $1 == "50%" { p50 = $2 }
+        $1 == "99%" { p99 = $2 }
+        /^non-2xx/ { bad = $2 }
+        /Non-2xx or 3xx responses/ { bad = $5 }
+        END { printf "%s\t%s\t%s\t%s\t%s\t%.2f\t%s\n", round, label, rps, p50, p99, ticks / hz * 1e6 / n, bad + 0 }
+    ' "$WORK/run.txt" >>"$WORK/results.tsv"
 }
-echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s; $(nproc) cores shared by wrk and the server; $(wc -l <"$WORK/plans.txt") active plans in rotation; $(date -u +%F)"
-echo
-echo "| server | requests/s | ratio to hello-world | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|---|"
-echo "| axum hello-world | $H | 1 | $(pct "$WORK/hello.txt" 50%) | $(pct "$WORK/hello.txt" 99%) | - |"
-echo "| axum, a static 10.5 KB body (the answer's size) | $(rps "$WORK/payload.txt") | $(awk -v n="$(rps "$WORK/payload.txt")" -v h="$H" 'BEGIN { printf "%.3f", n / h }') | $(pct "$WORK/payload.txt" 50%) | $(pct "$WORK/payload.txt" 99%) | - |"
-row "nextbest next-best-actions (as served: recommendation cache)" "$WORK/cached.txt"
-row "nextbest next-best-actions (--no-recommendation-cache)" "$WORK/uncached.txt"
+
+HELLO=$(cat "$WORK/hello.pid")
+for ROUND in $(seq 1 "$ROUNDS"); do
+    measure hello "$HELLO" http://127.0.0.1:18081/
+    measure payload "$HELLO" http://127.0.0.1:18081/payload
+    measure hello-same-requests "$HELLO" -s "$WORK/hello.lua" http://127.0.0.1:18081/
+    measure cached "$(cat "$WORK/cached.pid")" -s "$WORK/cached.lua" http://127.0.0.1:18080/
+    measure uncached "$(cat "$WORK/uncached.pid")" -s "$WORK/uncached.lua" http://127.0.0.1:18082/
+    echo "round $ROUND of $ROUNDS done" >&2
+done
+
+python3 - "$WORK/results.tsv" "$THREADS" "$CONNECTIONS" "$DURATION" "$ROUNDS" "$(nproc)" \
+    "$(wc -l <"$WORK/cached.plans")" "$(git rev-parse --short HEAD)" <<'PY'
+import statistics, sys, datetime
+path, threads, conns, duration, rounds, cores, plans, commit = sys.argv[1:]
+rows = [line.rstrip("\n").split("\t") for line in open(path)]
+by = {}
+for rnd, label, rps, p50, p99, us, bad in rows:
+    by.setdefault(label, {})[int(rnd)] = (float(rps), p50, p99, float(us), int(bad))
+def ms(text):
+    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+def med(label, i, key=float):
+    return statistics.median(key(v[i]) for v in by[label].values())
+names = {
+    "hello": "axum hello-world",
+    "payload": "axum, a static 10.5 KB body (the answer's size)",
+    "hello-same-requests": "axum hello-world, sent nextbest's requests (same paths, same key header)",
+    "cached": "**nextbest next-best-actions, as served** (recommendation cache)",
+    "uncached": "nextbest next-best-actions, `--no-recommendation-cache`",
+}
+print(f"\nwrk -t{threads} -c{conns} -d{duration}s, {rounds} interleaved rounds; {cores} cores shared by wrk and the servers; "
+      f"{plans} active plans in rotation; commit {commit}, {datetime.date.today()}\n")
+print("| server | requests/s | ratio to hello-world | p50 | p99 | server µs/request | non-2xx |")
+print("|---|---|---|---|---|---|---|")
+for label in ("hello", "payload", "hello-same-requests", "cached", "uncached"):
+    ratios = [by[label][r][0] / by["hello"][r][0] for r in by[label]]
+    print(f"| {names[label]} | {med(label, 0):,.0f} | {statistics.median(ratios):.3f} | "
+          f"{med(label, 1, ms):.2f} ms | {med(label, 2, ms):.2f} ms | {med(label, 3):.1f} | "
+          f"{sum(v[4] for v in by[label].values()) if label in ('cached', 'uncached') else '-'} |")
+print("\nPer round, requests/s (ratio of nextbest as served to hello-world):\n")
+print("| round | hello-world | as served | ratio |")
+print("|---|---|---|---|")
+for r in sorted(by["hello"]):
+    h, c = by["hello"][r][0], by["cached"][r][0]
+    print(f"| {r} | {h:,.0f} | {c:,.0f} | {c / h:.3f} |")
+PY
