@@ -27,7 +27,9 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 
 cargo build --release --bin nextbest --example hello >&2
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Stop the servers and wait for them (they flush their stores on the way out) before
+# removing their files.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 start_nextbest() { # name port flags...
     local name=$1 port=$2
