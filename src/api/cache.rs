@@ -25,10 +25,11 @@ struct TenantAnswers {
     plans: HashMap<String, Vec<Answer>>,
 }
 
+/// Every answer kept was computed at its tenant's current generation: older ones are
+/// dropped when the generation moves, and late ones are never stored.
 struct Answer {
     as_of: NaiveDate,
     k: usize,
-    generation: u64,
     body: Bytes,
 }
 
@@ -73,7 +74,7 @@ impl RecommendationCache {
             .plans
             .get(plan)?
             .iter()
-            .find(|a| a.as_of == as_of && a.k == k && a.generation == answers.generation)
+            .find(|a| a.as_of == as_of && a.k == k)
             .map(|a| a.body.clone())
     }
 
@@ -104,11 +105,6 @@ impl RecommendationCache {
         let before = kept.len();
         kept.retain(|a| !(a.as_of == as_of && a.k == k));
         inner.stored = inner.stored + 1 - (before - kept.len());
-        kept.push(Answer {
-            as_of,
-            k,
-            generation,
-            body,
-        });
+        kept.push(Answer { as_of, k, body });
     }
 }

@@ -129,18 +129,16 @@ where
             })
         };
         Box::pin(async move {
-            let mut response = match called {
+            let answered = match called {
                 Ok(answer) => {
-                    let answer = AssertUnwindSafe(answer).catch_unwind();
-                    match CURRENT_REQUEST
-                        .scope(id.clone(), answer.instrument(span))
-                        .await
-                    {
-                        Ok(Ok(response)) => response.into_response(),
-                        Ok(Err(never)) => match never {},
-                        Err(panic) => CURRENT_REQUEST.sync_scope(id.clone(), || panicked(panic)),
-                    }
+                    let answer = AssertUnwindSafe(answer).catch_unwind().instrument(span);
+                    CURRENT_REQUEST.scope(id.clone(), answer).await
                 }
+                Err(panic) => Err(panic),
+            };
+            let mut response = match answered {
+                Ok(Ok(response)) => response.into_response(),
+                Ok(Err(never)) => match never {},
                 Err(panic) => CURRENT_REQUEST.sync_scope(id.clone(), || panicked(panic)),
             };
             let status = response.status().as_u16();

@@ -183,20 +183,41 @@ pub async fn attention(
     as_of: NaiveDate,
     limit: usize,
 ) -> Result<Attention, NbaError> {
-    let active = store.active_plans(tenant).await?;
-    let partners = managed_partners(manager_id, store.partners(tenant).await?, &active);
-    attention_among(
-        store, model, tenant, manager_id, as_of, limit, &active, &partners,
-    )
-    .await
+    let view = ManagerView::read(store, tenant, manager_id).await?;
+    attention_among(store, model, tenant, manager_id, as_of, limit, &view).await
 }
 
-/// [`attention`] over the tenant's active plans and the manager's partners already read
-/// (the dashboard's manager page has them and should not read the tenant twice).
+/// What the attention list reads of the tenant for one manager. A caller that needs the
+/// same records (the dashboard's manager page) reads them once and passes them to
+/// [`attention_among`].
+pub struct ManagerView {
+    /// The tenant's active plans.
+    pub active: Vec<PlanRecord>,
+    /// The manager's partners ([`managed_partners`]).
+    pub partners: Vec<Partner>,
+    /// The tenant's feedback.
+    pub feedback: Vec<Feedback>,
+}
+
+impl ManagerView {
+    /// # Errors
+    /// [`NbaError::Store`] when the store cannot be read.
+    pub async fn read(store: &Store, tenant: &str, manager_id: &Id) -> Result<Self, NbaError> {
+        let active = store.active_plans(tenant).await?;
+        let partners = managed_partners(manager_id, store.partners(tenant).await?, &active);
+        let feedback = store.feedback(tenant).await?;
+        Ok(Self {
+            active,
+            partners,
+            feedback,
+        })
+    }
+}
+
+/// [`attention`] over records already read.
 ///
 /// # Errors
 /// [`NbaError::Store`] when the store cannot be read.
-#[allow(clippy::too_many_arguments)]
 pub async fn attention_among(
     store: &Store,
     model: Option<&OutcomeModel>,
@@ -204,9 +225,9 @@ pub async fn attention_among(
     manager_id: &Id,
     as_of: NaiveDate,
     limit: usize,
-    active: &[PlanRecord],
-    partners: &[Partner],
+    view: &ManagerView,
 ) -> Result<Attention, NbaError> {
+    let (active, partners) = (&view.active, &view.partners);
     let mut by_partner: HashMap<&str, Vec<&PlanRecord>> = HashMap::new();
     for record in active {
         by_partner
@@ -215,11 +236,10 @@ pub async fn attention_among(
             .push(record);
     }
 
-    // One read of the tenant's feedback instead of one per plan.
-    let mut feedback_by_plan: HashMap<String, Vec<Feedback>> = HashMap::new();
-    for f in store.feedback(tenant).await? {
+    let mut feedback_by_plan: HashMap<&str, Vec<&Feedback>> = HashMap::new();
+    for f in &view.feedback {
         feedback_by_plan
-            .entry(f.plan_id.to_string())
+            .entry(f.plan_id.as_str())
             .or_default()
             .push(f);
     }
@@ -234,7 +254,7 @@ pub async fn attention_among(
             .iter()
             .filter_map(|r| feedback_by_plan.get(r.plan.plan_id.as_str()))
             .flatten()
-            .cloned()
+            .map(|f| (*f).clone())
             .collect();
         let facts = PartnerFacts {
             partner,

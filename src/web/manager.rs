@@ -22,7 +22,7 @@ use crate::digest::document::{days_left, pace_words};
 use crate::digest::facts::{plan_facts, PlanFacts};
 use crate::domain::PlanRecord;
 use crate::model::pipeline::predict_record;
-use crate::nba::attention::{attention_among, managed_partners};
+use crate::nba::attention::{attention_among, ManagerView};
 
 /// Actions shown per plan.
 const ACTIONS: usize = 3;
@@ -52,8 +52,7 @@ pub async fn page(
     let as_of = state.as_of(None);
     let engine = state.engine(tenant).await?;
     let model = engine.model();
-    let active = store.active_plans(tenant).await?;
-    let partners = managed_partners(&id, store.partners(tenant).await?, &active);
+    let view = ManagerView::read(store, tenant, &id).await?;
     let listed = attention_among(
         store,
         model.map(AsRef::as_ref),
@@ -61,10 +60,14 @@ pub async fn page(
         &id,
         as_of,
         usize::MAX,
-        &active,
-        &partners,
+        &view,
     )
     .await?;
+    let ManagerView {
+        active,
+        partners,
+        feedback,
+    } = view;
     let needs: HashMap<String, (f64, Vec<String>)> = listed
         .partners
         .into_iter()
@@ -85,7 +88,7 @@ pub async fn page(
     });
 
     let mut answered_by_plan: HashMap<String, HashSet<String>> = HashMap::new();
-    for f in store.feedback(tenant).await? {
+    for f in feedback {
         // Answered kinds: recommendations are recomputed (with new ids) after every
         // write, so the kind is what survives.
         if (as_of - f.at.date_naive()).num_days() < ANSWERED_DAYS {
