@@ -34,6 +34,7 @@ pub enum Problem {
     Overloaded,
     Timeout,
     Unavailable,
+    StorageUnavailable,
     Internal,
 }
 
@@ -53,6 +54,7 @@ impl Problem {
             Self::Overloaded => "overloaded",
             Self::Timeout => "timeout",
             Self::Unavailable => "unavailable",
+            Self::StorageUnavailable => "storage-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -67,7 +69,9 @@ impl Problem {
             Self::Validation => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict | Self::NoModel | Self::PlanNotOpen => StatusCode::CONFLICT,
-            Self::Overloaded | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::Unavailable | Self::StorageUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -88,6 +92,7 @@ impl Problem {
             Self::Overloaded => "the service is at its concurrency limit",
             Self::Timeout => "the request took too long",
             Self::Unavailable => "a dependency is unavailable",
+            Self::StorageUnavailable => "the store cannot answer right now; retry",
             Self::Internal => "internal error",
         }
     }
@@ -223,14 +228,37 @@ impl From<Rejection> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait after a storage fault: the readiness probe looks
+/// again every second while one lasts, so a retry after this finds it over, or not.
+pub const STORAGE_RETRY_AFTER: u64 = 2;
+
+impl ApiError {
+    /// The store cannot answer (a full disk, an unwritable file, a database restarting):
+    /// nothing was changed, and the same request may be sent again.
+    pub fn storage_unavailable(detail: impl Into<String>) -> Self {
+        let mut err = Self::new(Problem::StorageUnavailable, detail);
+        err.retry_after = Some(STORAGE_RETRY_AFTER);
+        err
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(
+                error = %crate::report::Report(&e),
+                request_id = %super::observe::current_request_id(),
+                "storage unavailable"
+            );
+            return Self::storage_unavailable(
+                "the store cannot take this request right now (a storage fault, not the \
+                 request's); nothing was changed, retry after the Retry-After seconds",
+            );
+        }
         match e {
             StoreError::Connect(..) => {
                 tracing::error!(error = %crate::report::Report(&e), request_id = %super::observe::current_request_id(), "store unavailable");
-                let mut err = Self::new(Problem::Unavailable, "the store is unavailable");
-                err.retry_after = Some(5);
-                err
+                Self::storage_unavailable("the store is unavailable")
             }
             other => Self::internal("the store query", &other),
         }

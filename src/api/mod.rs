@@ -136,6 +136,12 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     api.merge(rest).with_state(state)
 }
 
+/// How often the store's write health is probed while writes succeed: a full disk is
+/// noticed within this time even when no client writes.
+const PROBE_WHILE_HEALTHY: std::time::Duration = std::time::Duration::from_secs(10);
+/// ... and while they fail: how soon the service says it is ready again after a fault.
+const PROBE_WHILE_FAULTY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Serves until `shutdown` resolves, then stops accepting, finishes the requests in
 /// flight, flushes the vector index and closes the store.
 pub async fn serve(
@@ -153,9 +159,17 @@ pub async fn serve_app(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
+    let store = state.store().clone();
+    let probe = tokio::spawn(async move {
+        store
+            .watch_health(PROBE_WHILE_HEALTHY, PROBE_WHILE_FAULTY)
+            .await;
+    });
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    probe.abort();
+    served?;
     tracing::info!("stopped accepting; requests in flight are finished");
     state.reclog().close().await;
     state.flush_index();

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
 use super::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,19 +30,28 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     })
 }
 
-/// Readiness: the store answers a query.
+/// Readiness: the store answers a query and takes writes. A write that failed on a
+/// storage fault (or the periodic probe write) makes this answer 503 until a write
+/// succeeds again, so a load balancer sends traffic elsewhere while the disk is full.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The store does not answer", body = super::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "The store does not answer or cannot take writes", body = super::error::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store().ping().await.map_err(|e| {
         tracing::warn!(error = %crate::report::Report(&e), "not ready");
-        let mut err = ApiError::new(Problem::Unavailable, "the store does not answer");
-        err.retry_after = Some(5);
-        err
+        ApiError::storage_unavailable("the store does not answer")
     })?;
+    if let Some(fault) = state.store().fault() {
+        return Err(ApiError::storage_unavailable(format!(
+            "the store cannot take writes since {} (the server log has the cause); \
+             reads may still be answered",
+            fault
+                .since
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
     Ok(Json(Health {
         status: "ready",
         version: env!("CARGO_PKG_VERSION"),

@@ -274,28 +274,22 @@ impl Store {
         tenant: &str,
         subscription_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| StoreError::Query("starting a subscription delete", e))?;
+        let mut tx = self.write_tx("starting a subscription delete").await?;
         sqlx::query("DELETE FROM digest_outbox WHERE tenant_id = $1 AND subscription_id = $2")
             .bind(tenant)
             .bind(subscription_id)
-            .execute(&mut *tx)
+            .execute(tx.conn())
             .await
-            .map_err(|e| StoreError::Query("deleting a subscription's deliveries", e))?;
+            .map_err(|e| tx.failed(StoreError::Query("deleting a subscription's deliveries", e)))?;
         let done = sqlx::query(
             "DELETE FROM digest_subscriptions WHERE tenant_id = $1 AND subscription_id = $2",
         )
         .bind(tenant)
         .bind(subscription_id)
-        .execute(&mut *tx)
+        .execute(tx.conn())
         .await
-        .map_err(|e| StoreError::Query("deleting a digest subscription", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| StoreError::Query("committing a subscription delete", e))?;
+        .map_err(|e| tx.failed(StoreError::Query("deleting a digest subscription", e)))?;
+        tx.commit("committing a subscription delete").await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -4,17 +4,21 @@
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
 mod digests;
+mod health;
 mod keys;
 mod lookup;
 mod pages;
 mod read;
 mod recommendations;
 mod rows;
+mod tx;
 mod upsert;
 mod write;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -23,6 +27,7 @@ use thiserror::Error;
 pub use digests::{
     ClaimedDelivery, Delivery, LastDelivered, NewDelivery, Subscription, DELIVERED, FAILED, PENDING,
 };
+pub use health::Fault;
 pub use keys::StoredKey;
 pub use read::{Counts, PlanFilter};
 pub use recommendations::LoggedRecommendation;
@@ -64,7 +69,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    health: Arc<health::Health>,
+    /// This process's name in the readiness probe table.
+    replica_id: Arc<str>,
 }
+
+/// How long a request waits for a pooled connection before it is answered "storage
+/// unavailable": long enough for a burst of writes queueing on SQLite's one writer,
+/// short enough that a database that is down is reported before the request times out.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and brings the schema up to
@@ -90,6 +103,7 @@ impl Store {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 16,
             })
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -107,7 +121,12 @@ impl Store {
             .map_err(|e| StoreError::Connect(backend, e))?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         tracing::debug!(?backend, "store opened");
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            health: Arc::default(),
+            replica_id: uuid::Uuid::new_v4().simple().to_string().into(),
+        })
     }
 
     /// The store for a data directory: `DIR/nextbest.db`, SQLite.

@@ -78,21 +78,18 @@ impl Store {
         recommendations: &[LoggedRecommendation],
     ) -> Result<(), StoreError> {
         let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| StoreError::Query("starting the recommendation log write", e))?;
+            .write_tx("starting the recommendation log write")
+            .await?;
         RECOMMENDATIONS
             .upsert(
-                &mut tx,
+                tx.conn(),
                 self.backend,
                 each(tenant, recommendations, row),
                 |_| {},
             )
-            .await?;
-        tx.commit()
             .await
-            .map_err(|e| StoreError::Query("committing the recommendation log", e))
+            .map_err(|e| tx.failed(e))?;
+        tx.commit("committing the recommendation log").await
     }
 
     /// Logged recommendations of one plan, newest first.

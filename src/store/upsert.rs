@@ -3,7 +3,7 @@
 //! same SQL runs on SQLite (3.24+) and PostgreSQL.
 
 use sqlx::any::AnyArguments;
-use sqlx::{Any, Arguments, Transaction};
+use sqlx::{AnyConnection, Arguments};
 
 use super::{Backend, StoreError};
 
@@ -96,7 +96,7 @@ impl Table {
     /// to update one row twice in a statement.
     pub async fn upsert(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut AnyConnection,
         backend: Backend,
         rows: impl IntoIterator<Item = Vec<Val>>,
         mut on_rows: impl FnMut(usize),
@@ -122,7 +122,7 @@ impl Table {
 
     async fn execute(
         &self,
-        tx: &mut Transaction<'_, Any>,
+        tx: &mut AnyConnection,
         sql: &str,
         batch: &mut Vec<Vec<Val>>,
     ) -> Result<(), StoreError> {
@@ -141,7 +141,7 @@ impl Table {
             bound.map_err(|e| StoreError::Query(self.name, sqlx::Error::Encode(e)))?;
         }
         sqlx::query_with(sql, args)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::Query(self.name, e))?;
         Ok(())

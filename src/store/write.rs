@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 
 use super::rows::{
     self, each, placeholders, ACTIONS, ACTIVITIES, FEEDBACK, IN_LIST_MAX, KEY_RESULTS, KR_PROGRESS,
@@ -42,14 +42,27 @@ impl Store {
         complete: &[Id],
         progress: WriteProgress<'_>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| StoreError::Query("starting the import transaction", e))?;
+        let mut tx = self.write_tx("starting the import transaction").await?;
+        let result = self
+            .write_rows(tx.conn(), tenant, data, complete, progress)
+            .await;
+        let removed = result.map_err(|e| tx.failed(e))?;
+        tx.commit("committing the import").await?;
+        Ok(removed)
+    }
+
+    /// The statements of [`Self::write_dataset_replacing`], inside its transaction.
+    async fn write_rows(
+        &self,
+        tx: &mut AnyConnection,
+        tenant: &str,
+        data: &Dataset,
+        complete: &[Id],
+        progress: WriteProgress<'_>,
+    ) -> Result<u64, StoreError> {
         PARTNERS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.partners, rows::partner_row),
                 |n| progress("partners", n),
@@ -57,7 +70,7 @@ impl Store {
             .await?;
         PLANS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.plans, rows::plan_row),
                 |n| progress("plans", n),
@@ -65,10 +78,10 @@ impl Store {
             .await?;
         let plans: Vec<&str> = complete.iter().map(Id::as_str).collect();
         let keep: HashSet<&str> = data.key_results.iter().map(|k| k.kr_id.as_str()).collect();
-        let removed = remove_other_key_results(&mut tx, tenant, &plans, &keep).await?;
+        let removed = remove_other_key_results(tx, tenant, &plans, &keep).await?;
         KEY_RESULTS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.key_results, rows::key_result_row),
                 |n| progress("key_results", n),
@@ -76,7 +89,7 @@ impl Store {
             .await?;
         KR_PROGRESS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.kr_progress, rows::progress_row),
                 |n| progress("kr_progress", n),
@@ -84,7 +97,7 @@ impl Store {
             .await?;
         ACTIVITIES
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.activities, rows::activity_row),
                 |n| progress("activities", n),
@@ -96,7 +109,7 @@ impl Store {
             .partition(|a| a.source == ActionSource::Observed);
         ACTIONS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, defined, rows::action_row),
                 |n| progress("actions", n),
@@ -104,7 +117,7 @@ impl Store {
             .await?;
         OBSERVED_ACTIONS
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, observed, rows::action_row),
                 |n| progress("actions", n),
@@ -112,15 +125,12 @@ impl Store {
             .await?;
         FEEDBACK
             .upsert(
-                &mut tx,
+                tx,
                 self.backend,
                 each(tenant, &data.feedback, rows::feedback_row),
                 |n| progress("feedback", n),
             )
             .await?;
-        tx.commit()
-            .await
-            .map_err(|e| StoreError::Query("committing the import", e))?;
         Ok(removed)
     }
 
@@ -132,32 +142,26 @@ impl Store {
         plan: &Plan,
         key_results: &[KeyResult],
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| StoreError::Query("starting a plan write", e))?;
-        PLANS
-            .upsert(
-                &mut tx,
-                self.backend,
-                [rows::plan_row(tenant, plan)],
-                |_| {},
-            )
-            .await?;
-        let keep: HashSet<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
-        remove_other_key_results(&mut tx, tenant, &[plan.plan_id.as_str()], &keep).await?;
-        KEY_RESULTS
-            .upsert(
-                &mut tx,
-                self.backend,
-                each(tenant, key_results, rows::key_result_row),
-                |_| {},
-            )
-            .await?;
-        tx.commit()
-            .await
-            .map_err(|e| StoreError::Query("committing a plan write", e))
+        let mut tx = self.write_tx("starting a plan write").await?;
+        let conn = tx.conn();
+        let written = async {
+            PLANS
+                .upsert(conn, self.backend, [rows::plan_row(tenant, plan)], |_| {})
+                .await?;
+            let keep: HashSet<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
+            remove_other_key_results(conn, tenant, &[plan.plan_id.as_str()], &keep).await?;
+            KEY_RESULTS
+                .upsert(
+                    conn,
+                    self.backend,
+                    each(tenant, key_results, rows::key_result_row),
+                    |_| {},
+                )
+                .await
+        }
+        .await;
+        written.map_err(|e| tx.failed(e))?;
+        tx.commit("committing a plan write").await
     }
 }
 
@@ -165,7 +169,7 @@ impl Store {
 /// references them). Returns how many key results went. Activities that named a removed
 /// key result keep the id: it is a soft link, like in an import.
 async fn remove_other_key_results(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut AnyConnection,
     tenant: &str,
     plans: &[&str],
     keep: &HashSet<&str>,
@@ -181,7 +185,7 @@ async fn remove_other_key_results(
             query = query.bind((*plan).to_owned());
         }
         let ids = query
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| StoreError::Query("reading a plan's key results", e))?;
         stale.extend(ids.into_iter().filter(|id| !keep.contains(id.as_str())));
@@ -197,7 +201,7 @@ async fn remove_other_key_results(
                 query = query.bind(kr.clone());
             }
             query
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::Query("removing a key result", e))?;
         }
