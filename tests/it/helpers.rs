@@ -213,9 +213,15 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_nextbest");
 
 /// A write-scope key of `tenant` in the store under `data`, created by the binary.
 pub fn binary_key(data: &Path, tenant: &str) -> String {
+    binary_key_with(data, tenant, &[])
+}
+
+/// [`binary_key`] with more global flags (`--database-url URL`).
+pub fn binary_key_with(data: &Path, tenant: &str, extra: &[&str]) -> String {
     let out = std::process::Command::new(BIN)
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .args(["--tenant", tenant, "keys", "create", "--scope", "write"])
         .output()
         .expect("run keys create");
