@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod portfolio;
 pub mod reclog;
+pub mod server;
 pub mod state;
 pub mod subscriptions;
 pub mod sync;
@@ -142,6 +143,16 @@ const PROBE_WHILE_HEALTHY: std::time::Duration = std::time::Duration::from_secs(
 /// ... and while they fail: how soon the service says it is ready again after a fault.
 const PROBE_WHILE_FAULTY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// `/metrics` without a key, for `--metrics-bind`'s own address (and `/healthz`, so a
+/// scraper's target check has something to ask).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::open_metrics))
+        .route("/healthz", get(ops::healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, finishes the requests in
 /// flight, flushes the vector index and closes the store.
 pub async fn serve(
@@ -165,11 +176,8 @@ pub async fn serve_app(
             .watch_health(PROBE_WHILE_HEALTHY, PROBE_WHILE_FAULTY)
             .await;
     });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    server::run(listener, app, state.options().connections, shutdown).await;
     probe.abort();
-    served?;
     tracing::info!("stopped accepting; requests in flight are finished");
     state.reclog().close().await;
     state.flush_index();

@@ -1,5 +1,5 @@
 //! Operations: liveness, readiness, Prometheus metrics, the OpenAPI document and a docs
-//! page. None of these need a key, and none are behind the concurrency limit, so an
+//! page. None of these but the metrics need a key, and none are behind the concurrency limit, so an
 //! overloaded server still answers its orchestrator.
 
 use axum::extract::State;
@@ -9,6 +9,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use super::auth::{Caller, Scope};
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -59,10 +60,26 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     }))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition, for an admin key: it names every tenant of the server
+/// with its model version and index size. `--metrics-bind` serves it without a key on
+/// an address of its own (loopback, for a local scraper).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Metrics (OpenMetrics text)", body = String, content_type = "application/openmetrics-text"),
+        (status = 401, description = "No valid key", body = super::error::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = super::error::ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::Admin)?;
+    Ok(open_metrics(State(state)).await)
+}
+
+/// [`metrics`] without a key: only on the `--metrics-bind` address.
+pub async fn open_metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         StatusCode::OK,
         [(

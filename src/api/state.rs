@@ -42,6 +42,11 @@ pub struct ServeOptions {
     pub cache_recommendations: bool,
     /// The model that words digests, if one is configured.
     pub llm: Option<crate::digest::llm::Llm>,
+    /// Slow-header and idle timeouts and the cap on open connections.
+    pub connections: super::server::ConnectionLimits,
+    /// Whether the dashboard's session cookie is `Secure`: decided by how the server is
+    /// deployed, never by the Host header a client sends.
+    pub secure_cookies: bool,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +60,8 @@ impl Default for ServeOptions {
             engine_refresh: Duration::from_secs(60),
             cache_recommendations: true,
             llm: None,
+            connections: super::server::ConnectionLimits::default(),
+            secure_cookies: true,
         }
     }
 }

@@ -47,6 +47,26 @@ pub struct ServeArgs {
     /// Requests served at once; beyond it, 503 with Retry-After.
     #[arg(long, env = "NEXTBEST_CONCURRENCY", default_value_t = 512)]
     pub concurrency: usize,
+    /// How long a client may take to send a request's head (from its first byte, or from
+    /// connecting) before the connection is closed (`10s`, `500ms`).
+    #[arg(long, env = "NEXTBEST_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle (no request in flight, no bytes)
+    /// before it is closed; longer than a load balancer's usual 60 s.
+    #[arg(long, env = "NEXTBEST_IDLE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections open at once; beyond it, new ones wait in the kernel's backlog.
+    #[arg(long, env = "NEXTBEST_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Also serve `/metrics` without a key on this address (e.g. `127.0.0.1:9464`), for
+    /// a Prometheus that scrapes without credentials; on the main address it needs an
+    /// admin key.
+    #[arg(long, env = "NEXTBEST_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Mark the dashboard's session cookie `Secure` (sent over HTTPS only). Default: on,
+    /// unless the server listens on a loopback address only.
+    #[arg(long, env = "NEXTBEST_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
     /// Seconds after a write before a tenant's similar-partner data reloads.
     #[arg(long, env = "NEXTBEST_ENGINE_REFRESH", default_value_t = 60)]
     pub engine_refresh: u64,
@@ -213,6 +233,12 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         engine_refresh: Duration::from_secs(args.engine_refresh),
         cache_recommendations: !args.no_recommendation_cache,
         llm: nextbest::digest::llm::Llm::from_config(&args.llm),
+        connections: api::server::ConnectionLimits {
+            header_read_timeout: args.header_read_timeout.max(Duration::from_millis(100)),
+            idle_timeout: args.idle_timeout.max(Duration::from_millis(100)),
+            max_connections: args.max_connections.max(1),
+        },
+        secure_cookies: args.secure_cookies.unwrap_or(!address.ip().is_loopback()),
     };
     let state = AppState::new(store, config.clone(), options);
     state.warm();
@@ -245,12 +271,32 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
             tracing::error!(error = %e, "the digest delivery worker panicked");
         }
     };
+    let metrics = match args.metrics_bind {
+        Some(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("could not listen on --metrics-bind {bind}"))?;
+            tracing::info!(address = %bind, "serving /metrics without a key");
+            let limits = state.options().connections;
+            let router = api::metrics_router(state.clone());
+            Some(tokio::spawn(api::server::run(
+                listener,
+                router,
+                limits,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(%address, as_of = ?as_of, "serving");
     let app = nextbest::web::app(state.clone());
-    api::serve_app(listener, state, app, shutdown)
+    let served = api::serve_app(listener, state, app, shutdown)
         .await
-        .context("the server failed")?;
-    Ok(())
+        .context("the server failed");
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
+    served
 }
 
 /// What `nextbest keys` does.

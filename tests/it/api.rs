@@ -440,6 +440,7 @@ async fn sync_train_recommend_feedback_over_http() {
     let metrics = server
         .client
         .get(server.url("/metrics"))
+        .bearer_auth(&server.admin)
         .send()
         .await
         .unwrap()
@@ -566,11 +567,22 @@ async fn keys_are_required_scoped_and_bound_to_one_tenant() {
         .await
         .is_ok());
 
-    // Operations need no key.
-    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"] {
+    // Operations need no key, but the metrics (every tenant's model and index) need an
+    // admin's.
+    for path in ["/healthz", "/readyz", "/openapi.json", "/docs"] {
         let response = server.client.get(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
+    let metrics = |key: Option<&str>| {
+        let mut request = server.client.get(server.url("/metrics"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(metrics(None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(metrics(Some(&server.writer)).await, StatusCode::FORBIDDEN);
+    assert_eq!(metrics(Some(&server.admin)).await, StatusCode::OK);
     server.stop().await;
 }
 
@@ -838,6 +850,7 @@ async fn one_request_inside(server: &Server) -> bool {
         let metrics = server
             .client
             .get(server.url("/metrics"))
+            .bearer_auth(&server.admin)
             .send()
             .await
             .unwrap();
@@ -984,6 +997,10 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
             "unreachable"
         }),
     );
+    let admin = auth::create_key(state.store(), TENANT, auth::Scope::Admin, None)
+        .await
+        .unwrap()
+        .key;
     let app = api::router_with(state.clone(), boom);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -1006,6 +1023,7 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
     // The connection's task survived, and so did the server: it answers and counts it.
     let metrics = client
         .get(format!("{base}/metrics"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap()

@@ -540,7 +540,19 @@ async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &s
     let (status, _, body) = get("/v1/digests/board/all".into()).await;
     assert_eq!(status, 422, "{body}");
 
-    let (_, _, metrics) = get("/metrics".into()).await;
+    let admin = auth::create_key(&w.db.store, &w.db.tenant, auth::Scope::Admin, None)
+        .await
+        .unwrap()
+        .key;
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let counted = metrics
         .lines()
         .find(|l| l.starts_with("nextbest_digest_llm_total{outcome=\"rejected_number\"}"))
