@@ -42,6 +42,9 @@ pub struct ServeOptions {
     pub cache_recommendations: bool,
     /// The model that words digests, if one is configured.
     pub llm: Option<crate::digest::llm::Llm>,
+    /// Which webhook URLs a subscription may name; strict by default. The delivery worker
+    /// is given the same policy (`DeliveryOptions::policy`).
+    pub webhook_policy: crate::digest::outbound::Policy,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +58,7 @@ impl Default for ServeOptions {
             engine_refresh: Duration::from_secs(60),
             cache_recommendations: true,
             llm: None,
+            webhook_policy: crate::digest::outbound::Policy::default(),
         }
     }
 }
