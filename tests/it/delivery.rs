@@ -1203,6 +1203,71 @@ async fn the_deliveries_listing_shows_a_classified_error_not_the_raw_one() {
     let _ = server.stop.send(());
 }
 
+const EVIL_NAME: &str = "<script>alert(1)</script> [x](javascript:alert(1))";
+
+/// What a markdown rendering of [`EVIL_NAME`] must never hold: a tag, or a link.
+fn assert_inert_markdown(markdown: &str) {
+    assert!(!markdown.contains("<script>"), "{markdown}");
+    assert!(!markdown.contains("[x](javascript:"), "{markdown}");
+    assert!(
+        markdown.contains(r"\<script\>alert(1)\</script\> \[x\](javascript:alert(1))"),
+        "the name is shown, escaped:\n{markdown}"
+    );
+}
+
+#[tokio::test]
+async fn partner_names_are_escaped_in_markdown_digests_and_webhook_payloads() {
+    let app = app(1).await;
+    let renamed = json!({"partner_id": "p0", "name": EVIL_NAME});
+    import::sync_records(
+        &app.store,
+        TENANT,
+        "partners",
+        "test",
+        &ndjson(&[renamed]),
+        &ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    let server = serve(&app).await;
+    let get = |format: &'static str| {
+        let request = server
+            .client
+            .get(format!(
+                "{}/v1/digests/partner/p0?format={format}",
+                server.base
+            ))
+            .bearer_auth(&server.reader);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    assert_inert_markdown(&get("md").await);
+    let html = get("html").await;
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+
+    // The same digest, posted to a webhook.
+    let receiver = Receiver::new(Duration::ZERO);
+    let (addr, hook) = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    subscribe(&app.store, &format!("http://{addr}/hook"), &["partner"]).await;
+    schedule::enqueue_due(&app.store, &app.state, Some(TENANT), as_of(), Utc::now())
+        .await
+        .unwrap();
+    let worker = Worker::new(app.store.clone(), fast()).unwrap();
+    assert_eq!(worker.deliver_due().await.unwrap(), [Outcome::Delivered]);
+    let digest = receiver.arrivals()[0].json()["digest"].clone();
+    assert_inert_markdown(digest["markdown"].as_str().unwrap());
+    assert!(!digest["html"].as_str().unwrap().contains("<script>"));
+    hook.abort();
+    let _ = server.stop.send(());
+}
+
 /// One attempt at `url` by a worker with `options`: its outcome and the stored error.
 async fn one_attempt(url: &str, options: DeliveryOptions) -> (Outcome, Option<String>) {
     let app = app(1).await;
