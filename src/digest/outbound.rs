@@ -267,6 +267,15 @@ pub enum Destination<'a> {
 }
 
 impl Policy {
+    /// Public receivers only: the default.
+    pub const STRICT: Self = Self {
+        allow_private_networks: false,
+    };
+    /// `--allow-private-webhooks`.
+    pub const ALLOW_PRIVATE_NETWORKS: Self = Self {
+        allow_private_networks: true,
+    };
+
     /// Whether a receiver may be at `ip`.
     ///
     /// # Errors
@@ -334,12 +343,8 @@ mod tests {
     use super::*;
     use AddressClass as C;
 
-    const STRICT: Policy = Policy {
-        allow_private_networks: false,
-    };
-    const ALLOW: Policy = Policy {
-        allow_private_networks: true,
-    };
+    const STRICT: Policy = Policy::STRICT;
+    const ALLOW: Policy = Policy::ALLOW_PRIVATE_NETWORKS;
 
     fn ip(raw: &str) -> IpAddr {
         raw.parse().unwrap()

@@ -145,12 +145,8 @@ mod tests {
     use super::*;
     use crate::digest::outbound::AddressClass;
 
-    const STRICT: Policy = Policy {
-        allow_private_networks: false,
-    };
-    const ALLOW: Policy = Policy {
-        allow_private_networks: true,
-    };
+    const STRICT: Policy = Policy::STRICT;
+    const ALLOW: Policy = Policy::ALLOW_PRIVATE_NETWORKS;
 
     /// Through the trait, as the HTTP client calls it, with the system's own resolver:
     /// `localhost` resolves (from /etc/hosts) to loopback only.

@@ -29,9 +29,7 @@ use tempfile::TempDir;
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const TENANT: &str = "acme";
 /// The receivers here listen on 127.0.0.1, which a server refuses unless told otherwise.
-const ALLOW_PRIVATE: Policy = Policy {
-    allow_private_networks: true,
-};
+const ALLOW_PRIVATE: Policy = Policy::ALLOW_PRIVATE_NETWORKS;
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
@@ -1104,7 +1102,7 @@ const INWARD: [(&str, &str); 16] = [
 
 #[tokio::test]
 async fn webhook_urls_aimed_inward_are_refused_and_nothing_is_stored() {
-    let app = app_with(1, Policy::default()).await;
+    let app = app_with(1, Policy::STRICT).await;
     let server = serve(&app).await;
     use reqwest::Method;
     for (url, why) in INWARD {
@@ -1325,7 +1323,7 @@ async fn a_strict_worker_posts_nothing_inward_by_literal_address_or_by_name() {
     let receiver = Receiver::new(Duration::ZERO);
     let (addr, server) = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
     let strict = DeliveryOptions {
-        policy: Policy::default(),
+        policy: Policy::STRICT,
         ..fast()
     };
     let literal = format!("http://{addr}/hook");
