@@ -47,6 +47,9 @@ pub struct ServeOptions {
     /// Whether the dashboard's session cookie is `Secure`: decided by how the server is
     /// deployed, never by the Host header a client sends.
     pub secure_cookies: bool,
+    /// Which webhook URLs a subscription may name; strict by default. The delivery worker
+    /// is given the same policy (`DeliveryOptions::policy`).
+    pub webhook_policy: crate::digest::outbound::Policy,
 }
 
 impl Default for ServeOptions {
@@ -62,6 +65,7 @@ impl Default for ServeOptions {
             llm: None,
             connections: super::server::ConnectionLimits::default(),
             secure_cookies: true,
+            webhook_policy: crate::digest::outbound::Policy::default(),
         }
     }
 }

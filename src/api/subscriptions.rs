@@ -2,6 +2,9 @@
 //! audiences, how often, in which locale; the deliveries of each; and sending the current
 //! period's digests now. The signing secret is shown once, when the subscription is
 //! created, and never again. Delivery itself runs in the background (`digest::delivery`).
+//!
+//! A URL is held to the address policy (`digest::outbound`) before anything is stored:
+//! its form, and every address its host resolves to.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,7 +19,9 @@ use super::auth::{Caller, Scope};
 use super::error::{ApiError, ProblemBody};
 use super::extract::{bounded, path_id, JsonBody, Query};
 use super::state::AppState;
-use crate::digest::delivery::{DeliveryObserver, Outcome};
+use crate::digest::delivery::{DeliveryObserver, Failure, Outcome};
+use crate::digest::outbound::Policy;
+use crate::digest::resolver::{self, LOOKUP_TIMEOUT};
 use crate::digest::schedule::{self, Schedule, ScheduleReport};
 use crate::digest::{Audience, DigestError};
 use crate::domain::Id;
@@ -26,7 +31,8 @@ use crate::store::{Delivery, Subscription};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionRequest {
-    /// Where digests are posted: an http or https URL.
+    /// Where digests are posted: an http or https URL without credentials, whose host is
+    /// (and resolves only to) public addresses unless the server allows private networks.
     pub url: String,
     /// The HMAC-SHA256 signing key, 16 to 256 characters. Generated when omitted on
     /// creation; on replacement, omitted keeps the current one and a value rotates it.
@@ -99,6 +105,9 @@ pub struct DeliveryDoc {
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: String,
+    /// Why the last attempt failed, one of: timeout, connection refused, dns: name not
+    /// found, dns: lookup failed, blocked address, blocked url, tls, http <status>,
+    /// connect failed, request failed, invalid payload.
     pub last_error: Option<String>,
     /// The receiver's last HTTP status.
     pub last_status: Option<i64>,
@@ -119,7 +128,7 @@ impl From<Delivery> for DeliveryDoc {
             status: d.status,
             attempts: d.attempts,
             next_attempt_at: d.next_attempt_at,
-            last_error: d.last_error,
+            last_error: d.last_error.as_deref().map(Failure::shown),
             last_status: d.last_status,
             created_at: d.created_at,
             delivered_at: d.delivered_at,
@@ -141,19 +150,28 @@ pub struct DeliveryQuery {
 const MAX_URL: usize = 2048;
 const MAX_RECIPIENTS: usize = 1000;
 
-fn check_url(raw: &str) -> Result<String, ApiError> {
+/// The URL's form, held to `policy` as far as it can be without a lookup; the caller
+/// then resolves its host ([`resolved`]).
+fn check_url(raw: &str, policy: Policy) -> Result<reqwest::Url, ApiError> {
     let invalid = |why: &str| ApiError::validation("url", format!("url {why}"));
     if raw.len() > MAX_URL {
         return Err(invalid(&format!("is longer than {MAX_URL} characters")));
     }
     let url = reqwest::Url::parse(raw).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("must be http or https"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("has no host"));
-    }
-    Ok(raw.to_owned())
+    policy
+        .check_url(&url)
+        .map_err(|refusal| ApiError::validation("url", refusal.to_string()))?;
+    Ok(url)
+}
+
+/// Refuses a subscription whose host resolves to an address the server's policy refuses,
+/// or does not resolve at all.
+async fn resolved(state: &AppState, s: &Subscription) -> Result<(), ApiError> {
+    let policy = state.options().webhook_policy;
+    let url = check_url(&s.url, policy)?;
+    resolver::check_destination(policy, &url, LOOKUP_TIMEOUT)
+        .await
+        .map_err(|e| ApiError::validation("url", e.to_string()))
 }
 
 fn check_secret(raw: &str) -> Result<String, ApiError> {
@@ -181,8 +199,10 @@ fn subscription(
     subscription_id: String,
     request: SubscriptionRequest,
     secret: String,
+    policy: Policy,
 ) -> Result<Subscription, ApiError> {
-    let url = check_url(&request.url)?;
+    check_url(&request.url, policy)?;
+    let url = request.url;
     let secret = request
         .secret
         .as_deref()
@@ -278,7 +298,9 @@ pub async fn create_subscription(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Scope::Write)?;
     let id = format!("sub_{}", uuid::Uuid::new_v4().simple());
-    let s = subscription(&caller.tenant, id, request, new_secret())?;
+    let policy = state.options().webhook_policy;
+    let s = subscription(&caller.tenant, id, request, new_secret(), policy)?;
+    resolved(&state, &s).await?;
     state.store().insert_subscription(&s, Utc::now()).await?;
     let secret = s.secret.clone();
     let created = stored(&state, &caller.tenant, &Id::from_trusted(s.subscription_id)).await?;
@@ -344,7 +366,9 @@ pub async fn put_subscription(
         current.subscription_id,
         request,
         current.secret,
+        state.options().webhook_policy,
     )?;
+    resolved(&state, &s).await?;
     if !state.store().update_subscription(&s, Utc::now()).await? {
         return Err(ApiError::not_found("subscription", id.as_str()));
     }
@@ -457,7 +481,14 @@ mod tests {
 
     #[test]
     fn a_valid_request_gets_defaults_and_deduplicated_audiences() {
-        let s = subscription("t", "sub_1".into(), request(), "whsec_x".into()).unwrap();
+        let s = subscription(
+            "t",
+            "sub_1".into(),
+            request(),
+            "whsec_x".into(),
+            Policy::default(),
+        )
+        .unwrap();
         assert_eq!(s.audiences, ["partner", "leadership"]);
         assert_eq!(s.locale, "en");
         assert_eq!(s.secret, "whsec_x");
@@ -467,9 +498,11 @@ mod tests {
     #[test]
     fn invalid_fields_are_named() {
         type Edit = fn(&mut SubscriptionRequest);
-        let cases: [(&str, Edit); 7] = [
+        let cases: [(&str, Edit); 9] = [
             ("url", |r| r.url = "ftp://example.com/x".into()),
             ("url", |r| r.url = "not a url".into()),
+            ("url", |r| r.url = "https://user:pass@example.com/x".into()),
+            ("url", |r| r.url = "http://10.0.0.1/x".into()),
             ("audiences", |r| r.audiences = vec![]),
             ("audiences", |r| r.audiences = vec!["board".into()]),
             ("schedule", |r| r.schedule = "daily".into()),
@@ -479,7 +512,8 @@ mod tests {
         for (field, edit) in cases {
             let mut r = request();
             edit(&mut r);
-            let err = subscription("t", "s".into(), r, "whsec_x".into()).unwrap_err();
+            let err =
+                subscription("t", "s".into(), r, "whsec_x".into(), Policy::default()).unwrap_err();
             assert_eq!(err.field.as_deref(), Some(field), "{}", err.detail);
         }
     }

@@ -10,6 +10,7 @@ use chrono::{NaiveDate, Utc};
 use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::config::Config;
 use nextbest::digest::delivery::{self, DeliveryOptions};
+use nextbest::digest::outbound::Policy;
 use nextbest::import::{self, ImportOptions};
 use nextbest::model::train::TrainParams;
 use nextbest::model::{pipeline, Registry};
@@ -95,6 +96,12 @@ pub struct ServeArgs {
     /// How long one webhook post may take; a claimed delivery is leased for twice this.
     #[arg(long, env = "NEXTBEST_DELIVERY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub delivery_timeout: Duration,
+    /// Accept webhook receivers on loopback and private networks (10/8, 172.16/12,
+    /// 192.168/16, 100.64/10, fc00::/7): for local tests and on-premises receivers. Off,
+    /// a webhook URL must point at public addresses. Metadata, link-local and other
+    /// special addresses are refused either way.
+    #[arg(long, env = "NEXTBEST_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
 }
 
 /// A duration as `250ms`, `5s`, `10m`, `1h`, or bare seconds.
@@ -224,6 +231,14 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
     } else {
         println!("nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)");
     }
+    let webhook_policy = Policy {
+        allow_private_networks: args.allow_private_webhooks,
+    };
+    if args.allow_private_webhooks {
+        tracing::warn!(
+            "webhooks may post to loopback and private networks (--allow-private-webhooks)"
+        );
+    }
     let options = ServeOptions {
         as_of,
         body_limit: args.body_limit,
@@ -239,6 +254,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
             max_connections: args.max_connections.max(1),
         },
         secure_cookies: args.secure_cookies.unwrap_or(!address.ip().is_loopback()),
+        webhook_policy,
     };
     let state = AppState::new(store, config.clone(), options);
     state.warm();
@@ -249,6 +265,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         backoff_base: args.delivery_backoff,
         backoff_cap: args.delivery_backoff_cap.max(args.delivery_backoff),
         timeout: args.delivery_timeout.max(Duration::from_millis(100)),
+        policy: webhook_policy,
         ..DeliveryOptions::default()
     };
     // The worker stops first and the server's shutdown waits for it, so its last results

@@ -7,9 +7,18 @@
 //! one digest carries the same `Idempotency-Key`, which is how a receiver drops the
 //! repeat. See docs/WEBHOOKS.md for the wire format.
 //!
+//! Where a post may go is the address policy's call ([`super::outbound`]): a URL is judged
+//! again before each post (the flag may have changed since it was subscribed), and the
+//! client's resolver judges every address a name resolves to, so the address connected to
+//! is the one checked. What a failed attempt records, and the API shows, is a [`Failure`]
+//! class, never the client's error text, which would say which inner ports answer; the
+//! text is logged.
+//!
 //! Retry times run on the wall clock, not on a server's fixed `--as-of` day: the as-of
 //! date says which period a digest is for, the clock says when to try again.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
@@ -21,6 +30,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::outbound::Policy;
+use super::resolver::{GuardedResolver, LookupError, LOOKUP_TIMEOUT};
 use super::schedule::{self, ScheduleReport};
 use super::DigestSource;
 use crate::report::Report;
@@ -51,6 +62,8 @@ pub struct DeliveryOptions {
     pub timeout: Duration,
     /// Deliveries claimed and posted at once, per tenant and round.
     pub batch: usize,
+    /// Which addresses a post may connect to; strict by default.
+    pub policy: Policy,
 }
 
 impl Default for DeliveryOptions {
@@ -63,6 +76,7 @@ impl Default for DeliveryOptions {
             backoff_cap: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             batch: 16,
+            policy: Policy::default(),
         }
     }
 }
@@ -101,6 +115,135 @@ impl Outcome {
             Self::Retry => "retry",
             Self::Failed => "failed",
         }
+    }
+}
+
+/// Why an attempt failed, as stored in the outbox and shown by the API: one of a few
+/// fixed words, so that a caller learns whether the receiver is reachable and nothing
+/// about the network around the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer within `--delivery-timeout`.
+    Timeout,
+    ConnectionRefused,
+    /// The host does not resolve.
+    DnsNotFound,
+    /// The lookup did not finish in time.
+    DnsFailed,
+    /// The host, or every address it resolves to, is refused by the policy.
+    BlockedAddress,
+    /// The URL is refused by its form (credentials, scheme), or does not parse.
+    BlockedUrl,
+    /// The TLS handshake failed: a bad certificate, or no TLS on the other end.
+    Tls,
+    /// The receiver answered with a status other than 2xx.
+    Status(u16),
+    /// The connection failed another way (reset, unreachable).
+    ConnectFailed,
+    /// Sending the request or reading the answer failed after connecting.
+    RequestFailed,
+    /// The stored payload is not JSON (a bug or a damaged row; retrying cannot help).
+    InvalidPayload,
+}
+
+impl Failure {
+    /// The class of a failed post, from the error's chain: the resolver's own errors, the
+    /// socket's, rustls's, then what reqwest itself says.
+    pub fn of(e: &reqwest::Error) -> Self {
+        let mut eof = false;
+        for err in causes(e) {
+            if let Some(lookup) = err.downcast_ref::<LookupError>() {
+                return match lookup {
+                    LookupError::Refused(r) if r.is_address() => Self::BlockedAddress,
+                    LookupError::Refused(_) => Self::BlockedUrl,
+                    LookupError::NotFound { .. } => Self::DnsNotFound,
+                    LookupError::TimedOut { .. } => Self::DnsFailed,
+                };
+            }
+            if err.is::<rustls::Error>() {
+                return Self::Tls;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return Self::ConnectionRefused,
+                    std::io::ErrorKind::TimedOut => return Self::Timeout,
+                    std::io::ErrorKind::UnexpectedEof => eof = true,
+                    _ => {}
+                }
+            }
+        }
+        if e.is_timeout() {
+            Self::Timeout
+        } else if e.is_connect() && eof {
+            // TCP connects without reading, so a connect that met an early end of stream
+            // met it in the TLS handshake (rustls's "tls handshake eof").
+            Self::Tls
+        } else if e.is_connect() {
+            Self::ConnectFailed
+        } else {
+            Self::RequestFailed
+        }
+    }
+
+    /// The words for a stored `last_error`: the class it is, or, for text stored before
+    /// errors were classified, `request failed`, so no old raw error is shown either.
+    pub fn shown(stored: &str) -> String {
+        let known = [
+            Self::Timeout,
+            Self::ConnectionRefused,
+            Self::DnsNotFound,
+            Self::DnsFailed,
+            Self::BlockedAddress,
+            Self::BlockedUrl,
+            Self::Tls,
+            Self::ConnectFailed,
+            Self::RequestFailed,
+            Self::InvalidPayload,
+        ];
+        let status = stored
+            .strip_prefix("http ")
+            .is_some_and(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()));
+        if status || known.iter().any(|k| k.to_string() == stored) {
+            stored.to_owned()
+        } else {
+            Self::RequestFailed.to_string()
+        }
+    }
+}
+
+/// `e` and its causes. An `io::Error` that wraps another error hides it from `source()`
+/// (it passes on the inner error's source instead), so the walk steps into it; the TLS
+/// stack wraps its errors twice that way.
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |err| {
+        match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        }
+    })
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words = match self {
+            Self::Timeout => "timeout",
+            Self::ConnectionRefused => "connection refused",
+            Self::DnsNotFound => "dns: name not found",
+            Self::DnsFailed => "dns: lookup failed",
+            Self::BlockedAddress => "blocked address",
+            Self::BlockedUrl => "blocked url",
+            Self::Tls => "tls",
+            Self::Status(code) => return write!(f, "http {code}"),
+            Self::ConnectFailed => "connect failed",
+            Self::RequestFailed => "request failed",
+            Self::InvalidPayload => "invalid payload",
+        };
+        f.write_str(words)
     }
 }
 
@@ -185,11 +328,16 @@ impl Worker {
     /// # Errors
     /// [`DeliveryError::Client`] when the TLS back end cannot be set up.
     pub fn new(store: Store, options: DeliveryOptions) -> Result<Self, DeliveryError> {
+        let resolver = GuardedResolver::new(options.policy, LOOKUP_TIMEOUT.min(options.timeout));
         let client = reqwest::Client::builder()
             .timeout(options.timeout)
             // A webhook URL is the subscriber's word; following a redirect would send
-            // the signed digest somewhere they did not name.
+            // the signed digest somewhere they did not name, unchecked.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(resolver))
+            // Through a proxy, the resolver would judge the proxy's address and the proxy
+            // would connect wherever the URL says: the check would be void.
+            .no_proxy()
             .user_agent(concat!("nextbest-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(DeliveryError::Client)?;
@@ -238,14 +386,37 @@ impl Worker {
             Ok(body) => body,
             Err(e) => {
                 // A payload that is not JSON never will be: retrying cannot help.
-                let why = format!("the stored payload is not valid JSON: {e}");
-                return self.record_failure(&c, None, &why, true).await;
+                tracing::warn!(tenant = %c.tenant_id, delivery_id = %c.delivery_id, error = %e, "the stored digest is not valid JSON");
+                return self
+                    .record_failure(&c, None, Failure::InvalidPayload, true)
+                    .await;
             }
         };
+        // Judged again here, not only when subscribed: the flag may be off now, and a row
+        // may predate the policy. A literal address is judged only here (the resolver is
+        // not asked about one); a name's addresses are judged by the resolver.
+        let url = match reqwest::Url::parse(&c.url) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::warn!(tenant = %c.tenant_id, delivery_id = %c.delivery_id, error = %e, "the stored webhook URL does not parse");
+                return self
+                    .record_failure(&c, None, Failure::BlockedUrl, true)
+                    .await;
+            }
+        };
+        if let Err(refusal) = self.options.policy.check_url(&url) {
+            tracing::warn!(tenant = %c.tenant_id, delivery_id = %c.delivery_id, error = %refusal, "webhook post refused by the address policy");
+            let failure = if refusal.is_address() {
+                Failure::BlockedAddress
+            } else {
+                Failure::BlockedUrl
+            };
+            return self.record_failure(&c, None, failure, true).await;
+        }
         let timestamp = Utc::now().timestamp();
         let sent = self
             .client
-            .post(&c.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(IDEMPOTENCY_KEY, &c.idempotency_key)
             .header(TIMESTAMP, timestamp.to_string())
@@ -273,12 +444,13 @@ impl Worker {
             }
             Ok(response) => {
                 let status = response.status().as_u16();
-                let why = format!("the receiver answered {}", response.status());
-                self.record_failure(&c, Some(status), &why, false).await
+                self.record_failure(&c, Some(status), Failure::Status(status), false)
+                    .await
             }
             Err(e) => {
-                let why = Report(&e).to_string();
-                self.record_failure(&c, None, &why, false).await
+                let failure = Failure::of(&e);
+                tracing::warn!(tenant = %c.tenant_id, delivery_id = %c.delivery_id, attempt = c.attempt, failure = %failure, error = %Report(&e), "webhook post failed");
+                self.record_failure(&c, None, failure, false).await
             }
         }
     }
@@ -287,9 +459,11 @@ impl Worker {
         &self,
         c: &ClaimedDelivery,
         status: Option<u16>,
-        why: &str,
+        failure: Failure,
         permanent: bool,
     ) -> Option<Outcome> {
+        let why = failure.to_string();
+        let why = why.as_str();
         let attempt = u32::try_from(c.attempt).unwrap_or(u32::MAX);
         let last = permanent || attempt >= self.options.max_attempts;
         let stored = if last {
@@ -442,6 +616,25 @@ mod tests {
             signature("whsec", 1_700_000_000, b"{}"),
             "t=1700000000,v1=7d44587dddbaf4c7f70fef20f48cd594834ffea1641e3ac227b84408298738af"
         );
+    }
+
+    /// Rows written before errors were classified hold the client's text, which named
+    /// inner addresses and said which ports answer; the listing must not show it.
+    #[test]
+    fn stored_errors_are_shown_only_as_a_known_class() {
+        for known in ["connection refused", "http 503", "tls", "blocked address"] {
+            assert_eq!(Failure::shown(known), known);
+        }
+        for raw in [
+            "error sending request for url (http://10.0.0.5:6379/): client error (Connect): \
+             tcp connect error: Connection refused (os error 111)",
+            "the receiver answered 503 Service Unavailable",
+            "http 5033",
+            "http abc",
+        ] {
+            assert_eq!(Failure::shown(raw), "request failed", "{raw}");
+        }
+        assert_eq!(Failure::Status(302).to_string(), "http 302");
     }
 
     #[test]

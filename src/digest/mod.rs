@@ -14,7 +14,9 @@ pub mod document;
 pub mod facts;
 pub mod llm;
 pub mod locale;
+pub mod outbound;
 pub mod render;
+pub mod resolver;
 pub mod schedule;
 pub mod template;
 

@@ -1,6 +1,11 @@
 //! A [`Document`] as markdown, e-mail-ready HTML (inline styles, table layout, a small
 //! progress bar per line) or plain text. The three say the same words; only the
 //! decoration differs.
+//!
+//! The words are not all the template's: partner, plan and key result names come from
+//! the tenant's data and the opening paragraph may come from a model, so every piece of
+//! text is escaped for its format ([`escape`] for HTML, [`escape_markdown`]); the
+//! decoration the renderer adds around it is the only markup.
 
 use std::fmt::Write;
 
@@ -9,15 +14,16 @@ use crate::domain::Pace;
 
 /// Markdown: headings, paragraphs and nested bullets, the status in italics.
 pub fn markdown(doc: &Document) -> String {
-    let mut out = format!("# {}\n\n", doc.subject);
+    let md = escape_markdown;
+    let mut out = format!("# {}\n\n", md(&doc.subject));
     for p in &doc.summary {
-        let _ = write!(out, "{p}\n\n");
+        let _ = write!(out, "{}\n\n", md(p));
     }
     for s in &doc.sections {
-        let _ = write!(out, "## {}\n\n", s.title);
+        let _ = write!(out, "## {}\n\n", md(&s.title));
         if s.items.is_empty() {
             if let Some(e) = &s.empty {
-                let _ = write!(out, "{e}\n\n");
+                let _ = write!(out, "{}\n\n", md(e));
             }
             continue;
         }
@@ -33,9 +39,9 @@ pub fn markdown(doc: &Document) -> String {
                     under_progress = true;
                     let indent = "  ".repeat(usize::from(*depth));
                     let text = if *depth == 0 {
-                        format!("**{text}**")
+                        format!("**{}**", md(text))
                     } else {
-                        text.clone()
+                        md(text)
                     };
                     let status = status
                         .map(|p| format!(" · _{}_", pace_words(p)))
@@ -45,17 +51,46 @@ pub fn markdown(doc: &Document) -> String {
                 Item::Range { text, .. } => {
                     // Under the plan it predicts, or a list of its own.
                     let indent = if under_progress { "  " } else { "" };
-                    let _ = writeln!(out, "{indent}- {text}");
+                    let _ = writeln!(out, "{indent}- {}", md(text));
                 }
                 Item::Bullet(text) => {
                     under_progress = false;
-                    let _ = writeln!(out, "- {text}");
+                    let _ = writeln!(out, "- {}", md(text));
                 }
             }
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "---\n_{}_", doc.footer);
+    let _ = writeln!(out, "---\n_{}_", md(&doc.footer));
+    out
+}
+
+/// Text into markdown that shows it as written. Escaped: what starts a tag or autolink
+/// (`<`, `>`), a link or image (`[`, `]`), emphasis, code, a heading, a table cell or a
+/// strikethrough (`*`, `_`, `` ` ``, `#`, `|`, `~`) and the backslash itself; a line break
+/// becomes a space (it could start a block of its own), and a leading list or quote marker
+/// is escaped. `(`, `)` and `!` are left alone: without an unescaped `[` they form no
+/// link or image, and escaping them would clutter every "(83% completed)".
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let flat = s.replace(['\r', '\n'], " ");
+    let text = flat.trim_start();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let marker = match text.as_bytes().get(digits) {
+        Some(b'-' | b'+' | b'=') if digits == 0 => Some(0),
+        Some(b'.' | b')') if digits > 0 => Some(digits),
+        _ => None,
+    };
+    for (i, c) in text.char_indices() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~'
+        ) || marker == Some(i)
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -291,7 +326,8 @@ fn colour(p: Option<Pace>) -> &'static str {
     }
 }
 
-/// Text into HTML: the five characters that matter.
+/// Text into HTML: the five characters that matter (attribute values are quoted, so `"`
+/// and `'` matter too).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -305,4 +341,81 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::document::Section;
+
+    const EVIL: &str = "<script>alert(1)</script> [x](javascript:alert(1))";
+
+    #[test]
+    fn markup_in_data_is_escaped_for_markdown() {
+        assert_eq!(
+            escape_markdown(EVIL),
+            r"\<script\>alert(1)\</script\> \[x\](javascript:alert(1))"
+        );
+        assert_eq!(
+            escape_markdown(r"**bold** _it_ `code` # | ~~s~~ \ ![i](u)"),
+            r"\*\*bold\*\* \_it\_ \`code\` \# \| \~\~s\~\~ \\ !\[i\](u)"
+        );
+        assert_eq!(
+            escape_markdown("Acme\n# Heading\r\n> quote"),
+            r"Acme \# Heading  \> quote"
+        );
+        assert_eq!(escape_markdown("- not a list"), r"\- not a list");
+        assert_eq!(escape_markdown("  + nor this"), r"\+ nor this");
+        assert_eq!(escape_markdown("12. nor this"), r"12\. nor this");
+        assert_eq!(escape_markdown("3) nor this"), r"3\) nor this");
+        // What needs no escape is left as written.
+        for plain in [
+            "Build pipeline = 27,866 EUR / 145,000 EUR (19% completed)",
+            "2 key result(s) of plan fresh-plan have no target",
+            "-5% since 2026-11-19",
+        ] {
+            let escaped = escape_markdown(plain);
+            assert_eq!(escaped.trim_start_matches('\\'), plain, "{plain}");
+        }
+    }
+
+    #[test]
+    fn every_text_of_a_markdown_digest_is_escaped_and_html_is_too() {
+        let mut section = Section::new(format!("Plans of {EVIL}"));
+        section.items = vec![
+            Item::Progress {
+                text: EVIL.into(),
+                percent: Some(50),
+                status: Some(Pace::Behind),
+                depth: 0,
+            },
+            Item::Progress {
+                text: EVIL.into(),
+                percent: None,
+                status: None,
+                depth: 1,
+            },
+            Item::Range {
+                text: EVIL.into(),
+                percent: 80,
+                low: 60,
+                high: 100,
+            },
+            Item::Bullet(EVIL.into()),
+        ];
+        let doc = Document {
+            subject: EVIL.into(),
+            summary: vec![EVIL.into()],
+            sections: vec![section, Section::new("Empty").or_else(EVIL)],
+            footer: EVIL.into(),
+        };
+        let page = html(&doc);
+        assert!(!page.contains("<script>"), "{page}");
+        assert_eq!(page.matches("&lt;script&gt;").count(), 10, "{page}");
+        let md = markdown(&doc);
+        assert!(!md.contains("<script>") && !md.contains("[x]("), "{md}");
+        assert_eq!(md.matches(r"\<script\>").count(), 9, "{md}");
+        assert!(md.starts_with(r"# \<script\>"), "{md}");
+        assert!(md.contains(r"- **\<script\>"), "the decoration stays: {md}");
+    }
 }

@@ -18,6 +18,7 @@ use chrono::{NaiveDate, Utc};
 use hmac::{Hmac, Mac};
 use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::digest::delivery::{self, DeliveryOptions, Outcome, Worker};
+use nextbest::digest::outbound::Policy;
 use nextbest::digest::schedule;
 use nextbest::import::{self, ImportOptions};
 use nextbest::store::{Store, Subscription};
@@ -27,6 +28,8 @@ use tempfile::TempDir;
 
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const TENANT: &str = "acme";
+/// The receivers here listen on 127.0.0.1, which a server refuses unless told otherwise.
+const ALLOW_PRIVATE: Policy = Policy::ALLOW_PRIVATE_NETWORKS;
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
@@ -206,8 +209,13 @@ fn ndjson(rows: &[Value]) -> Vec<u8> {
 }
 
 /// A SQLite store with `partners` partners, each with one active plan (so the partner
-/// audience has `partners` recipients and leadership one), and the server state over it.
+/// audience has `partners` recipients and leadership one), and the server state over it,
+/// allowing webhooks to 127.0.0.1.
 async fn app(partners: usize) -> App {
+    app_with(partners, ALLOW_PRIVATE).await
+}
+
+async fn app_with(partners: usize, webhook_policy: Policy) -> App {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path(), TENANT);
     let store = Store::open(&config.database_url()).await.unwrap();
@@ -226,6 +234,7 @@ async fn app(partners: usize) -> App {
     }
     let options = ServeOptions {
         as_of: Some(as_of()),
+        webhook_policy,
         ..ServeOptions::default()
     };
     let state = AppState::new(store.clone(), config, options);
@@ -263,6 +272,7 @@ fn fast() -> DeliveryOptions {
         backoff_cap: Duration::from_millis(300),
         timeout: Duration::from_secs(2),
         batch: 16,
+        policy: ALLOW_PRIVATE,
     }
 }
 
@@ -563,6 +573,7 @@ async fn start_binary(data: &std::path::Path) -> (tokio::process::Child, String)
             "2s",
             "--delivery-max-attempts",
             "1000",
+            "--allow-private-webhooks",
         ],
     )
     .await
@@ -867,7 +878,7 @@ async fn sending_twice_in_one_period_enqueues_nothing_the_second_time() {
             &server.admin,
             &path,
             Some(
-                json!({"url": "https://example.com/hook", "audiences": ["manager"],
+                json!({"url": "http://127.0.0.1:9/other-hook", "audiences": ["manager"],
                         "schedule": "monthly", "locale": "de", "active": false}),
             ),
         )
@@ -1060,4 +1071,279 @@ async fn subscriptions_and_the_outbox_behave_alike_on_sqlite_and_postgres() {
             .is_empty());
         assert!(!store.outbox_has(tenant, "k1").await.unwrap(), "{name}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) Outbound safety: where a webhook may point, what a failed post says, and names in
+// the markdown
+
+/// Each URL with a word its refusal must say (the class of address, or why).
+const INWARD: [(&str, &str); 16] = [
+    ("http://169.254.169.254/latest/meta-data/", "metadata"),
+    ("http://[fd00:ec2::254]/", "metadata"),
+    (
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "metadata",
+    ),
+    ("http://10.0.0.1/hook", "private"),
+    ("http://192.168.1.20:8080/hook", "private"),
+    ("http://127.0.0.1:6379/", "loopback"),
+    ("http://localhost:5432/", "loopback"),
+    ("http://0.0.0.0/", "unspecified"),
+    ("http://2130706433/", "loopback"),
+    ("http://0x7f.1/", "loopback"),
+    ("http://0177.0.0.1/", "loopback"),
+    ("http://[::ffff:127.0.0.1]/", "loopback"),
+    ("http://[::1]:8080/", "loopback"),
+    ("http://[fe80::1]/", "link-local"),
+    ("https://user:pass@example.com/hook", "credentials"),
+    ("http://no-such-host.invalid/hook", "does not resolve"),
+];
+
+#[tokio::test]
+async fn webhook_urls_aimed_inward_are_refused_and_nothing_is_stored() {
+    let app = app_with(1, Policy::STRICT).await;
+    let server = serve(&app).await;
+    use reqwest::Method;
+    for (url, why) in INWARD {
+        let body = json!({"url": url, "audiences": ["partner"], "schedule": "weekly"});
+        let (status, problem) = server
+            .call(Method::POST, &server.admin, "/v1/subscriptions", Some(body))
+            .await;
+        assert_eq!(status, 422, "{url} must be refused: {problem}");
+        assert_eq!(problem["field"], "url", "{url}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(why), "{url}: `{detail}` does not say {why}");
+    }
+    let (_, private) = server
+        .call(
+            Method::POST,
+            &server.admin,
+            "/v1/subscriptions",
+            Some(json!({"url": "http://10.0.0.1/hook", "audiences": ["partner"], "schedule": "weekly"})),
+        )
+        .await;
+    assert!(
+        private["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-private-webhooks"),
+        "a private address says how to allow it: {private}"
+    );
+    assert!(app.store.subscriptions(TENANT).await.unwrap().is_empty());
+
+    // A subscription stored before (by an older version, say) cannot be re-aimed inward.
+    let sub = subscribe(&app.store, "https://example.com/hook", &["partner"]).await;
+    let path = format!("/v1/subscriptions/{}", sub.subscription_id);
+    for (url, _) in INWARD {
+        let body = json!({"url": url, "audiences": ["partner"], "schedule": "weekly"});
+        let (status, problem) = server
+            .call(Method::PUT, &server.admin, &path, Some(body))
+            .await;
+        assert_eq!(status, 422, "PUT {url} must be refused: {problem}");
+        assert_eq!(problem["field"], "url");
+    }
+    let stored = app
+        .store
+        .subscription(TENANT, &sub.subscription_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.url, "https://example.com/hook");
+    let _ = server.stop.send(());
+}
+
+#[tokio::test]
+async fn the_deliveries_listing_shows_a_classified_error_not_the_raw_one() {
+    let app = app(1).await;
+    let server = serve(&app).await;
+    use reqwest::Method;
+    let addr = free_address().await; // nothing listens: the connection is refused
+    let (status, created) = server
+        .call(
+            Method::POST,
+            &server.admin,
+            "/v1/subscriptions",
+            Some(json!({"url": format!("http://{addr}/hook"),
+                        "audiences": ["leadership"], "schedule": "weekly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!(
+        "/v1/subscriptions/{}",
+        created["subscription_id"].as_str().unwrap()
+    );
+    let (_, sent) = server
+        .call(Method::POST, &server.admin, &format!("{path}/send"), None)
+        .await;
+    assert_eq!(sent["enqueued"], 1, "{sent}");
+    let worker = Worker::new(app.store.clone(), fast()).unwrap();
+    assert_eq!(worker.deliver_due().await.unwrap(), [Outcome::Retry]);
+
+    let (status, listed) = server
+        .call(
+            Method::GET,
+            &server.reader,
+            &format!("{path}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let row = &listed["items"][0];
+    assert_eq!(row["last_error"], "connection refused", "{row}");
+    assert!(row["last_status"].is_null());
+    let stored = app
+        .store
+        .deliveries(TENANT, created["subscription_id"].as_str().unwrap(), 1)
+        .await
+        .unwrap();
+    assert_eq!(stored[0].last_error.as_deref(), Some("connection refused"));
+    let _ = server.stop.send(());
+}
+
+const EVIL_NAME: &str = "<script>alert(1)</script> [x](javascript:alert(1))";
+
+/// What a markdown rendering of [`EVIL_NAME`] must never hold: a tag, or a link.
+fn assert_inert_markdown(markdown: &str) {
+    assert!(!markdown.contains("<script>"), "{markdown}");
+    assert!(!markdown.contains("[x](javascript:"), "{markdown}");
+    assert!(
+        markdown.contains(r"\<script\>alert(1)\</script\> \[x\](javascript:alert(1))"),
+        "the name is shown, escaped:\n{markdown}"
+    );
+}
+
+#[tokio::test]
+async fn partner_names_are_escaped_in_markdown_digests_and_webhook_payloads() {
+    let app = app(1).await;
+    let renamed = json!({"partner_id": "p0", "name": EVIL_NAME});
+    import::sync_records(
+        &app.store,
+        TENANT,
+        "partners",
+        "test",
+        &ndjson(&[renamed]),
+        &ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    let server = serve(&app).await;
+    let get = |format: &'static str| {
+        let request = server
+            .client
+            .get(format!(
+                "{}/v1/digests/partner/p0?format={format}",
+                server.base
+            ))
+            .bearer_auth(&server.reader);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    assert_inert_markdown(&get("md").await);
+    let html = get("html").await;
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+
+    // The same digest, posted to a webhook.
+    let receiver = Receiver::new(Duration::ZERO);
+    let (addr, hook) = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    subscribe(&app.store, &format!("http://{addr}/hook"), &["partner"]).await;
+    schedule::enqueue_due(&app.store, &app.state, Some(TENANT), as_of(), Utc::now())
+        .await
+        .unwrap();
+    let worker = Worker::new(app.store.clone(), fast()).unwrap();
+    assert_eq!(worker.deliver_due().await.unwrap(), [Outcome::Delivered]);
+    let digest = receiver.arrivals()[0].json()["digest"].clone();
+    assert_inert_markdown(digest["markdown"].as_str().unwrap());
+    assert!(!digest["html"].as_str().unwrap().contains("<script>"));
+    hook.abort();
+    let _ = server.stop.send(());
+}
+
+/// One attempt at `url` by a worker with `options`: its outcome and the stored error.
+async fn one_attempt(url: &str, options: DeliveryOptions) -> (Outcome, Option<String>) {
+    let app = app(1).await;
+    let sub = subscribe(&app.store, url, &["leadership"]).await;
+    schedule::enqueue_due(&app.store, &app.state, Some(TENANT), as_of(), Utc::now())
+        .await
+        .unwrap();
+    let worker = Worker::new(app.store.clone(), options).unwrap();
+    let outcomes = worker.deliver_due().await.unwrap();
+    assert_eq!(outcomes.len(), 1, "{url}: {outcomes:?}");
+    let rows = app
+        .store
+        .deliveries(TENANT, &sub.subscription_id, 1)
+        .await
+        .unwrap();
+    (outcomes[0], rows[0].last_error.clone())
+}
+
+#[tokio::test]
+async fn every_failed_post_is_recorded_as_a_class_not_as_the_error_text() {
+    let closed = free_address().await;
+    let (_, error) = one_attempt(&format!("http://{closed}/hook"), fast()).await;
+    assert_eq!(error.as_deref(), Some("connection refused"));
+
+    let down = Receiver::new(Duration::ZERO);
+    *down.unavailable.lock().unwrap() = true;
+    let (addr, server) = down.serve("127.0.0.1:0".parse().unwrap()).await;
+    let (_, error) = one_attempt(&format!("http://{addr}/hook"), fast()).await;
+    assert_eq!(error.as_deref(), Some("http 503"));
+    // The same plain-HTTP receiver, spoken to in TLS.
+    let (_, error) = one_attempt(&format!("https://{addr}/hook"), fast()).await;
+    assert_eq!(error.as_deref(), Some("tls"));
+    server.abort();
+
+    let slow = Receiver::new(Duration::from_secs(5));
+    let (addr, server) = slow.serve("127.0.0.1:0".parse().unwrap()).await;
+    let impatient = DeliveryOptions {
+        timeout: Duration::from_millis(300),
+        ..fast()
+    };
+    let (_, error) = one_attempt(&format!("http://{addr}/hook"), impatient).await;
+    assert_eq!(error.as_deref(), Some("timeout"));
+    server.abort();
+
+    let (_, error) = one_attempt("http://no-such-host.invalid/hook", fast()).await;
+    assert_eq!(error.as_deref(), Some("dns: name not found"));
+}
+
+/// The worker judges for itself: a row stored before the policy, or while the flag was
+/// on, is not posted inward by a strict server, whether its URL names the address or a
+/// name that resolves to it (judged by the client's resolver, on the address it would
+/// connect to).
+#[tokio::test]
+async fn a_strict_worker_posts_nothing_inward_by_literal_address_or_by_name() {
+    let receiver = Receiver::new(Duration::ZERO);
+    let (addr, server) = receiver.serve("127.0.0.1:0".parse().unwrap()).await;
+    let strict = DeliveryOptions {
+        policy: Policy::STRICT,
+        ..fast()
+    };
+    let literal = format!("http://{addr}/hook");
+    assert_eq!(
+        one_attempt(&literal, strict.clone()).await,
+        (Outcome::Failed, Some("blocked address".into())),
+        "a literal refused address cannot change: no retry"
+    );
+    let named = format!("http://localhost:{}/hook", addr.port());
+    assert_eq!(
+        one_attempt(&named, strict).await,
+        (Outcome::Retry, Some("blocked address".into())),
+        "a name's addresses can change: retried"
+    );
+    assert!(receiver.arrivals().is_empty(), "nothing was posted");
+    // Allowed, the same name resolves through the same resolver and is delivered to.
+    assert_eq!(
+        one_attempt(&named, fast()).await,
+        (Outcome::Delivered, None)
+    );
+    assert_eq!(receiver.arrivals().len(), 1);
+    server.abort();
 }
