@@ -46,6 +46,15 @@ async fn not_found() -> ApiError {
     )
 }
 
+/// A known path asked with a method it does not take: problem+json like every other
+/// error (axum adds the `Allow` header with the methods it does take).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Problem::MethodNotAllowed,
+        "this path does not take that method; the Allow header lists the ones it takes",
+    )
+}
+
 /// The `/v1` routes. Written out under `/v1` and merged rather than nested: `nest`
 /// rewrites every request's URI to strip the prefix (docs/BENCHMARKS.md, HTTP load).
 fn v1(state: &AppState) -> Router<AppState> {
@@ -119,12 +128,14 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
     let options = state.options();
     // One composed layer per group of routes: axum boxes each `layer` call around every
     // route and clones the chain per request.
-    let api = v1(&state).layer(
-        ServiceBuilder::new()
-            .layer(ObserveLayer::new(state.clone()))
-            .layer(LimitsLayer::new(state.limiter(), options.request_timeout))
-            .layer(DefaultBodyLimit::max(options.body_limit)),
-    );
+    let api = v1(&state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(ObserveLayer::new(state.clone()))
+                .layer(LimitsLayer::new(state.limiter(), options.request_timeout))
+                .layer(DefaultBodyLimit::max(options.body_limit)),
+        );
     let rest = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -132,6 +143,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/docs", get(ops::docs))
         .merge(pages)
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(ObserveLayer::new(state.clone()));
     api.merge(rest).with_state(state)

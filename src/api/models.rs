@@ -105,14 +105,33 @@ async fn run_training(state: AppState, tenant: String, job_id: String) {
             }))
         }
         Err(e) => {
-            tracing::warn!(tenant, error = %crate::report::Report(&e), "training failed; the active model is unchanged");
-            Err(format!(
-                "{}; the active model is unchanged",
-                crate::report::Report(&e)
-            ))
+            tracing::warn!(tenant, job_id, error = %crate::report::Report(&e), "training failed; the active model is unchanged");
+            Err(format!("{}; the active model is unchanged", job_error(&e)))
         }
     };
     jobs.finish(&job_id, outcome);
+}
+
+/// What a job's caller is told of a failed training: the whole story when it is about
+/// their data (too few closed plans, a degenerate split), and no more than the kind of
+/// failure when it is the server's (file paths, SQL and the like stay in the log).
+fn job_error(e: &pipeline::PipelineError) -> String {
+    use pipeline::PipelineError as E;
+    match e {
+        E::Features(_) | E::Model(_) | E::NoActiveModel(_) | E::NoSuchActivePlan(_) => {
+            crate::report::Report(e).to_string()
+        }
+        E::Store(store) if store.is_unavailable() => {
+            "the store was unavailable (a storage fault); train again once /readyz is ready"
+                .to_owned()
+        }
+        E::Store(_) => "reading the tenant's data failed on the server; the server log has \
+                        the cause (search for the job id)"
+            .to_owned(),
+        E::Registry(_) => "saving the model failed on the server (a full disk, for one); the \
+                           server log has the cause (search for the job id)"
+            .to_owned(),
+    }
 }
 
 /// A background job.
@@ -176,4 +195,23 @@ pub async fn activate(
     let card = state.registry().activate(&caller.tenant, &version)?;
     state.drop_engine(&caller.tenant);
     Ok(Json(card))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::registry::RegistryError;
+
+    #[test]
+    fn a_failed_jobs_error_names_no_server_path() {
+        let e = pipeline::PipelineError::Registry(RegistryError::Io {
+            path: "/srv/nextbest/models/acme/.tmp-v1-42/model.json".into(),
+            source: std::io::Error::from_raw_os_error(28),
+        });
+        let shown = job_error(&e);
+        assert!(!shown.contains("/srv"), "{shown}");
+        assert!(shown.contains("server log"), "{shown}");
+        let data = pipeline::PipelineError::NoActiveModel("acme".into());
+        assert!(job_error(&data).contains("acme"));
+    }
 }

@@ -30,6 +30,16 @@ use super::state::AppState;
 /// The header that carries a request's id both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The longest caller's request id kept; a longer one (or one with other than visible
+/// ASCII) is replaced by a new id, so no caller fills the logs or the answer with it.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a caller's `x-request-id` is kept as it is.
+fn acceptable_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID && bytes.iter().all(u8::is_ascii_graphic)
+}
+
 tokio::task_local! {
     /// The id of the request being answered, for the errors logged while answering it.
     static CURRENT_REQUEST: HeaderValue;
@@ -101,8 +111,8 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
         let id = match request.headers().get(&REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
+            Some(id) if acceptable_id(id) => id.clone(),
+            _ => {
                 let mut buffer = uuid::Uuid::encode_buffer();
                 let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
                 let id = HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"));

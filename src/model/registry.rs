@@ -135,9 +135,16 @@ impl Registry {
             fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
         fs::create_dir(&staging).map_err(io(&staging))?;
-        write_json_synced(&staging.join(MODEL_FILE), model)?;
-        write_json_synced(&staging.join(CARD_FILE), card)?;
-        sync_dir(&staging)?;
+        let written = write_json_synced(&staging.join(MODEL_FILE), model)
+            .and_then(|()| write_json_synced(&staging.join(CARD_FILE), card))
+            .and_then(|()| sync_dir(&staging));
+        if let Err(e) = written {
+            // A full disk must not also keep a half-written version's space.
+            if let Err(removal) = fs::remove_dir_all(&staging) {
+                tracing::warn!(path = %staging.display(), error = %removal, "could not remove a failed model save");
+            }
+            return Err(e);
+        }
         let target = tenant_dir.join(version);
         fs::rename(&staging, &target).map_err(io(&target))?;
         sync_dir(&tenant_dir)?;
@@ -174,7 +181,13 @@ impl Registry {
             .join(checked(version)?)
             .join(CARD_FILE);
         read_json(&path).map_err(|e| match e {
-            RegistryError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            // `active` (the pointer file) and other non-folders are no version either.
+            RegistryError::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 RegistryError::UnknownVersion {
                     tenant: tenant.to_owned(),
                     version: version.to_owned(),
@@ -291,7 +304,31 @@ mod tests {
         registry.activate("acme", "v1").unwrap();
         let err = registry.activate("acme", "v9").unwrap_err();
         assert!(matches!(err, RegistryError::UnknownVersion { .. }), "{err}");
+        // `active` names the pointer file, not a folder: no such version either.
+        let err = registry.activate("acme", "active").unwrap_err();
+        assert!(matches!(err, RegistryError::UnknownVersion { .. }), "{err}");
         assert_eq!(registry.active("acme").unwrap().as_deref(), Some("v1"));
+    }
+
+    /// A model whose serialisation fails half-way, as a full disk fails a write.
+    struct Unwritable;
+
+    impl Serialize for Unwritable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no space left"))
+        }
+    }
+
+    #[test]
+    fn a_failed_save_leaves_no_staging_folder_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let registry = Registry::new(root.path());
+        assert!(registry.save(&Unwritable, &card("v1", 100)).is_err());
+        let left: Vec<_> = fs::read_dir(root.path().join("acme"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

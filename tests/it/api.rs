@@ -278,6 +278,14 @@ async fn sync_train_recommend_feedback_over_http() {
     let (status, models) = server.get(&server.reader, "/v1/models").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(models["active"], version.as_str());
+    // `active` is the registry's pointer file beside the versions, not a version: 404,
+    // not a 500 on ENOTDIR, and the active model stays.
+    let (status, value) = server
+        .post(&server.admin, "/v1/models/active/activate", &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{value}");
+    let (_, models) = server.get(&server.reader, "/v1/models").await;
+    assert_eq!(models["active"], version.as_str());
 
     // Next best actions for an active plan, logged with ids.
     let plan = data
@@ -1040,4 +1048,46 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
     );
     let _ = stop.send(());
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_requests_get_problems_not_bodies_of_another_kind() {
+    let server = start().await;
+    // A method a path does not take: 405 problem+json, with the methods it takes.
+    let response = server
+        .client
+        .delete(server.url("/v1/partners/p1"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("PUT"), "{allow}");
+    let (status, value) = decode(response).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem(&value), "method-not-allowed", "{value}");
+
+    // A caller's request id is echoed up to 128 visible characters; a longer one (or
+    // one with spaces) is replaced.
+    let echoed = |id: String| {
+        let request = server
+            .client
+            .get(server.url("/healthz"))
+            .header("x-request-id", id);
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let fine = "a".repeat(128);
+    assert_eq!(echoed(fine.clone()).await, fine);
+    for bad in ["x".repeat(8000), "two words".to_owned()] {
+        let got = echoed(bad.clone()).await;
+        assert_ne!(got, bad);
+        assert!(got.len() <= 128, "{}", got.len());
+    }
+    server.stop().await;
 }
