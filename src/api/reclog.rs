@@ -86,11 +86,32 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>) {
                 .iter_mut()
                 .flat_map(|(_, rows)| std::mem::take(rows))
                 .collect();
-            if let Err(e) = store.log_recommendations(&tenant, &batch).await {
-                tracing::warn!(tenant, rows = batch.len(), error = %crate::report::Report(&e), "could not write the recommendation log");
-            }
+            write_with_retries(&store, &tenant, &batch).await;
             start = end;
         }
         pending.clear();
+    }
+}
+
+/// How often, and how far apart, a batch is retried while the store reports a storage
+/// fault: the answers that carry these ids were sent, and feedback will name them.
+const RETRIES: u32 = 30;
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Writes one tenant's batch, retrying through a passing storage fault (a full disk, a
+/// database restart); any other error is logged and the batch dropped.
+async fn write_with_retries(store: &Store, tenant: &str, batch: &[LoggedRecommendation]) {
+    for attempt in 0..=RETRIES {
+        match store.log_recommendations(tenant, batch).await {
+            Ok(()) => return,
+            Err(e) if e.is_unavailable() && attempt < RETRIES => {
+                tracing::debug!(tenant, attempt, error = %crate::report::Report(&e), "recommendation log write failed; retrying");
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+            Err(e) => {
+                tracing::warn!(tenant, rows = batch.len(), error = %crate::report::Report(&e), "could not write the recommendation log");
+                return;
+            }
+        }
     }
 }
