@@ -865,3 +865,66 @@ fn policy_figures() {
         t.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn undescribing_a_kind_renames_its_activities_and_truth_and_refuses_bad_names() {
+    let mut w = world(20, 3, 2);
+    let before = w
+        .dataset
+        .activities
+        .iter()
+        .filter(|a| a.kind == "relationship_touch")
+        .count();
+    let truth_before: Vec<f64> = w
+        .truth_effects
+        .iter()
+        .filter(|t| t.kind == "relationship_touch")
+        .map(|t| t.true_effect)
+        .collect();
+    assert!(before > 0 && !truth_before.is_empty());
+    assert_eq!(
+        w.undescribe("relationship_touch", "crm_touch").unwrap(),
+        before
+    );
+    assert!(w
+        .dataset
+        .activities
+        .iter()
+        .all(|a| a.kind != "relationship_touch"));
+    let truth_after: Vec<f64> = w
+        .truth_effects
+        .iter()
+        .filter(|t| t.kind == "crm_touch")
+        .map(|t| t.true_effect)
+        .collect();
+    assert_eq!(
+        truth_after, truth_before,
+        "the new name does what the old one does"
+    );
+    assert_eq!(
+        w.truth_effects
+            .iter()
+            .filter(|t| t.kind == "relationship_touch")
+            .count(),
+        truth_before.len(),
+        "the built-in kind keeps its truth"
+    );
+    assert!(
+        w.dataset.actions.is_empty(),
+        "nothing describes the new kind"
+    );
+    for (kind, as_kind) in [
+        ("crm_touch", "crm_other"),
+        ("qbr", "pilot"),
+        ("qbr", " padded "),
+        ("qbr", ""),
+    ] {
+        assert!(
+            matches!(
+                w.undescribe(kind, as_kind),
+                Err(SynthError::BadUndescribe { .. })
+            ),
+            "{kind} as `{as_kind}`"
+        );
+    }
+}
