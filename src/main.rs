@@ -168,7 +168,7 @@ enum Command {
         /// Every active plan; needs --out.
         #[arg(long)]
         all: bool,
-        /// How many actions per plan.
+        /// How many actions per plan, 1 up to the number of actions in the tenant's catalog.
         #[arg(long, default_value_t = 5)]
         k: usize,
         /// The date the plan is seen at; defaults to today.

@@ -484,6 +484,58 @@ fn plan_body(partner: &str) -> Value {
     })
 }
 
+/// `k` stopped at 20, below the 34 built-in kinds: a planning screen could not ask for
+/// the whole ranking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k_reaches_the_size_of_the_tenants_catalog_and_no_further() {
+    let server = start().await;
+    let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, plan) = server.put("/v1/plans/pl1", &plan_body("p1")).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let r = server.reader.clone();
+    let path = |k: usize| format!("/v1/plans/pl1/next-best-actions?k={k}");
+    let (status, all) = server.get(&r, &path(34)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "k = 34, the built-in catalog: {all}"
+    );
+    let ranked = all["actions"].as_array().unwrap().len();
+    let excluded = all["excluded"].as_array().unwrap().len();
+    assert_eq!(
+        ranked + excluded,
+        34,
+        "every action, ranked or excluded: {all}"
+    );
+    for k in [35, 0] {
+        let (status, refused) = server.get(&r, &path(k)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "k = {k}: {refused}"
+        );
+        assert_eq!(refused["field"], "k", "{refused}");
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("between 1 and 34") && detail.contains("catalog"),
+            "{detail}"
+        );
+    }
+    // The same bound for a plan given in the body.
+    let (_, stored) = server.get(&r, "/v1/plans/pl1").await;
+    let (status, stateless) = server
+        .post(&r, "/v1/recommendations", &json!({"plan": stored, "k": 34}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stateless}");
+    let (status, refused) = server
+        .post(&r, "/v1/recommendations", &json!({"plan": stored, "k": 35}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["field"], "k", "{refused}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_required_scoped_and_bound_to_one_tenant() {
     let server = start().await;

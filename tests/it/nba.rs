@@ -3,9 +3,10 @@
 //! start, what-if, and the decision evaluation against the generator's truth.
 
 use chrono::{DateTime, NaiveDate};
+use nextbest::domain::catalog::ActionSource;
 use nextbest::domain::{
-    ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KeyResult, Partner, Plan, PlanStatus,
-    RelationshipStage, Responsible,
+    ActionSpec, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KeyResult, Partner, Plan,
+    PlanStatus, RelationshipStage, Responsible,
 };
 use nextbest::model::Registry;
 use nextbest::nba::decision::{self, Baseline};
@@ -306,9 +307,10 @@ async fn what_if_answers_from_the_same_model_as_the_counterfactual(t: &Trained) 
     assert!(matches!(bad, Err(nba::NbaError::InvalidWhatIf(_))));
 }
 
-#[tokio::test]
-async fn a_new_tenant_gets_prior_recommendations_marked_as_such() {
-    let db = sqlite("cold").await;
+/// A tenant with nothing but one new partner's first plan (onboarding, transactional),
+/// and `actions` of its own.
+async fn one_new_plan(test: &str, actions: Vec<ActionSpec>) -> crate::helpers::Backend {
+    let db = sqlite(test).await;
     let id = |s: &str| Id::parse(s).unwrap();
     let mut partner = Partner::new(id("new-partner"));
     partner.journey_stage = Some(nextbest::domain::JourneyStage::Onboard);
@@ -341,12 +343,19 @@ async fn a_new_tenant_gets_prior_recommendations_marked_as_such() {
                 partners: vec![partner],
                 plans: vec![plan],
                 key_results: vec![kr],
+                actions,
                 ..Dataset::default()
             },
             &mut |_, _| {},
         )
         .await
         .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn a_new_tenant_gets_prior_recommendations_marked_as_such() {
+    let db = one_new_plan("cold", Vec::new()).await;
     let models = tempfile::tempdir().unwrap();
     let registry = Registry::new(models.path());
     let engine = nba::load_engine(&db.store, &registry, None, &db.tenant, as_of())
@@ -479,6 +488,49 @@ async fn decisions_beat_the_baselines_against_the_generators_truth(t: &Trained) 
             ours.mean_attainment,
             other.policy,
             other.mean_attainment
+        );
+    }
+}
+
+/// `--k` stopped at 34, the built-in kinds, whatever the tenant's catalog held.
+#[tokio::test]
+async fn the_cli_k_reaches_the_size_of_the_tenants_catalog_and_no_further() {
+    let mut lunch = ActionSpec::observed("partner_lunch");
+    lunch.source = ActionSource::Tenant;
+    let db = one_new_plan("cli-k", vec![lunch]).await;
+    let models = tempfile::tempdir().unwrap();
+    let recommend = |k: &str| {
+        std::process::Command::new(crate::helpers::BIN)
+            .arg("--data-dir")
+            .arg(db.data_dir())
+            .arg("--models-dir")
+            .arg(models.path())
+            .args(["--tenant", &db.tenant, "recommend", "--plan", "first-plan"])
+            .args(["--as-of", "2026-10-01", "--json", "--k", k])
+            .output()
+            .unwrap()
+    };
+    let all = recommend("35");
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(
+        all.status.success(),
+        "34 built-in kinds and the tenant's one: {stderr}"
+    );
+    let recs: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    let ranked = recs["actions"].as_array().unwrap().len();
+    let excluded = recs["excluded"].as_array().unwrap().len();
+    assert_eq!(
+        ranked + excluded,
+        35,
+        "every catalog action, ranked or excluded"
+    );
+    for k in ["36", "0"] {
+        let refused = recommend(k);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "--k {k}");
+        assert!(
+            stderr.contains("between 1 and 35") && stderr.contains("catalog"),
+            "--k {k}: {stderr}"
         );
     }
 }
