@@ -456,7 +456,8 @@ pub async fn fit(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WhatIfRequest {
-    /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`.
+    /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`:
+    /// 1 to 100 entries, each quantity in (0, 1000], at most 1000 units in all.
     #[schema(value_type = Vec<Object>)]
     pub add: Vec<PlannedAction>,
     #[schema(value_type = Option<String>)]
@@ -481,15 +482,18 @@ pub async fn what_if(
     JsonBody(request): JsonBody<WhatIfRequest>,
 ) -> Result<Json<nba::WhatIf>, ApiError> {
     let id = path_id(&id, "plan_id")?;
-    if request.add.is_empty() {
-        return Err(ApiError::validation("add", "add at least one activity"));
-    }
+    // Refused before the plan is read: a bound on the work, not only on the answer.
+    nba::engine::check_what_if(&request.add).map_err(what_if_error)?;
     let as_of = state.as_of(request.as_of);
     let engine = state.engine(&caller.tenant).await?;
     let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
-    let result = engine.what_if(&ctx, &request.add).map_err(|e| match e {
+    let result = engine.what_if(&ctx, &request.add).map_err(what_if_error)?;
+    Ok(Json(result))
+}
+
+fn what_if_error(e: nba::NbaError) -> ApiError {
+    match e {
         nba::NbaError::InvalidWhatIf(why) => ApiError::validation("add", why),
         other => other.into(),
-    })?;
-    Ok(Json(result))
+    }
 }

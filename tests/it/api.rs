@@ -367,6 +367,36 @@ async fn sync_train_recommend_feedback_over_http() {
         .await;
     assert_eq!(status, StatusCode::OK, "{what_if}");
     assert!(what_if["after"]["p_hit"].is_number());
+    // What-if is bounded (issue 15: 20,000 entries cost 0.8 s of CPU): 100 entries and
+    // 1000 units at most, refused with the field and the limit.
+    let entries = |n: usize, quantity: f64| {
+        let add: Vec<Value> = (0..n)
+            .map(|_| json!({"kind": top["kind"], "quantity": quantity}))
+            .collect();
+        json!({ "add": add })
+    };
+    let what_if_path = format!("/v1/plans/{}/what-if", plan.plan_id);
+    let (status, at_limit) = server
+        .post(&server.reader, &what_if_path, &entries(100, 10.0))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "100 entries, 1000 units: {at_limit}"
+    );
+    for (body, limit) in [
+        (entries(101, 1.0), "at most 100"),
+        (entries(2, 600.0), "at most 1000"),
+    ] {
+        let (status, refused) = server.post(&server.reader, &what_if_path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(problem(&refused), "validation", "{refused}");
+        assert_eq!(refused["field"], "add", "{refused}");
+        assert!(
+            refused["detail"].as_str().unwrap().contains(limit),
+            "{refused}"
+        );
+    }
     let partner = plan.partner_id.as_str();
     let (status, similar) = server
         .get(
