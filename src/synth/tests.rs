@@ -875,12 +875,14 @@ fn undescribing_a_kind_renames_its_activities_and_truth_and_refuses_bad_names() 
         .iter()
         .filter(|a| a.kind == "relationship_touch")
         .count();
-    let truth_before: Vec<f64> = w
-        .truth_effects
-        .iter()
-        .filter(|t| t.kind == "relationship_touch")
-        .map(|t| t.true_effect)
-        .collect();
+    let truth_of = |w: &World, kind: &str| -> Vec<f64> {
+        w.truth_effects
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.true_effect)
+            .collect()
+    };
+    let truth_before = truth_of(&w, "relationship_touch");
     assert!(before > 0 && !truth_before.is_empty());
     assert_eq!(
         w.undescribe("relationship_touch", "crm_touch").unwrap(),
@@ -891,22 +893,14 @@ fn undescribing_a_kind_renames_its_activities_and_truth_and_refuses_bad_names() 
         .activities
         .iter()
         .all(|a| a.kind != "relationship_touch"));
-    let truth_after: Vec<f64> = w
-        .truth_effects
-        .iter()
-        .filter(|t| t.kind == "crm_touch")
-        .map(|t| t.true_effect)
-        .collect();
     assert_eq!(
-        truth_after, truth_before,
+        truth_of(&w, "crm_touch"),
+        truth_before,
         "the new name does what the old one does"
     );
     assert_eq!(
-        w.truth_effects
-            .iter()
-            .filter(|t| t.kind == "relationship_touch")
-            .count(),
-        truth_before.len(),
+        truth_of(&w, "relationship_touch"),
+        truth_before,
         "the built-in kind keeps its truth"
     );
     assert!(
