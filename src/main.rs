@@ -84,6 +84,12 @@ enum Command {
         /// control world without confounding.
         #[arg(long)]
         no_confounding: bool,
+        /// `KIND=NEW`: rename a built-in kind in the activities and the truth, so the data
+        /// carries a kind no actions file describes (as a CRM export does); repeatable.
+        /// Such a world has no truth_params.json, since the policy simulation regenerates
+        /// a world from its parameters and knows only the built-in kinds.
+        #[arg(long, value_name = "KIND=NEW")]
+        undescribed: Vec<String>,
         /// Output folder (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -162,7 +168,7 @@ enum Command {
         /// Every active plan; needs --out.
         #[arg(long)]
         all: bool,
-        /// How many actions per plan.
+        /// How many actions per plan, 1 up to the number of actions in the tenant's catalog.
         #[arg(long, default_value_t = 5)]
         k: usize,
         /// The date the plan is seen at; defaults to today.
@@ -289,6 +295,7 @@ async fn run(cli: Cli) -> Result<()> {
             years,
             truth_draws,
             no_confounding,
+            undescribed,
             out,
         } => generate(
             SynthParams {
@@ -299,6 +306,7 @@ async fn run(cli: Cli) -> Result<()> {
                 truth_draws,
                 confounding: !no_confounding,
             },
+            &undescribed,
             out,
         ),
         Command::Import {
@@ -368,7 +376,7 @@ async fn open_store(config: &Config) -> Result<Store> {
         .context("could not open the store (check --data-dir or NEXTBEST_DATABASE_URL)")
 }
 
-fn generate(params: SynthParams, out: PathBuf) -> Result<()> {
+fn generate(params: SynthParams, undescribed: &[String], out: PathBuf) -> Result<()> {
     let SynthParams {
         partners,
         seed,
@@ -380,13 +388,26 @@ fn generate(params: SynthParams, out: PathBuf) -> Result<()> {
     bar.set_style(bar_style(
         "generating [{bar:30}] {pos}/{len} partners {elapsed}",
     ));
-    let world = synth::generate(&params, &mut |done| bar.set_position(done as u64))
+    let renames = undescribed
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .with_context(|| format!("--undescribed `{pair}` is not KIND=NEW"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut world = synth::generate(&params, &mut |done| bar.set_position(done as u64))
         .context("could not generate the world")?;
     bar.finish_and_clear();
+    let mut renamed = Vec::with_capacity(renames.len());
+    for (kind, as_kind) in &renames {
+        renamed.push((kind, as_kind, world.undescribe(kind, as_kind)?));
+    }
     let mut written = world
         .write(&out)
         .with_context(|| format!("could not write to `{}`", out.display()))?;
-    written.push(synth::write_params(&out, &params).context("could not write the parameters")?);
+    if renames.is_empty() {
+        written.push(synth::write_params(&out, &params).context("could not write the parameters")?);
+    }
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
@@ -402,6 +423,19 @@ fn generate(params: SynthParams, out: PathBuf) -> Result<()> {
         world.truth_effects.len(),
         world.truth_outcomes.len()
     )?;
+    for (kind, as_kind, rows) in &renamed {
+        writeln!(
+            stdout,
+            "  undescribed: {kind} as {as_kind} ({rows} activities)"
+        )?;
+    }
+    if !renamed.is_empty() {
+        writeln!(
+            stdout,
+            "  no {}: the policy simulation cannot regenerate a renamed world",
+            synth::PARAMS_FILE
+        )?;
+    }
     writeln!(
         stdout,
         "wrote {} files to `{}`",

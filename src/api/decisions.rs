@@ -23,15 +23,34 @@ use crate::model::pipeline;
 use crate::nba::{self, context, PlanContext, PlannedAction};
 use crate::vector::Filter;
 
-const MAX_K: usize = 20;
+/// Actions per answer unless `k` says otherwise.
+const DEFAULT_K: usize = 5;
 
 fn check_k(k: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
     bounded("k", k, default, max)
 }
 
+/// `k` of a next-best-actions answer: up to every action the tenant's catalog holds (a
+/// planning screen may want the whole ranking), never more, since a larger `k` could
+/// only repeat the catalog.
+fn check_k_in_catalog(k: usize, catalog: usize) -> Result<usize, ApiError> {
+    if (1..=catalog).contains(&k) {
+        Ok(k)
+    } else {
+        Err(ApiError::validation(
+            "k",
+            format!(
+                "k must be between 1 and {catalog} (the number of actions in the tenant's \
+                 catalog), not {k}"
+            ),
+        ))
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct NbaQuery {
-    /// How many actions, 1..=20 (default 5).
+    /// How many actions, 1 up to the number of actions in the tenant's catalog (34
+    /// built-in kinds plus its own and observed ones); default 5.
     pub k: Option<usize>,
     /// Decide as of this date (YYYY-MM-DD); default today (or the server's `--as-of`).
     #[param(value_type = Option<String>)]
@@ -57,7 +76,7 @@ pub async fn next_best_actions(
     Query(q): Query<NbaQuery>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id, "plan_id")?;
-    let k = check_k(q.k, 5, MAX_K)?;
+    let k = q.k.unwrap_or(DEFAULT_K);
     let as_of = state.as_of(q.as_of);
     Ok(json_bytes(
         served_actions(&state, &caller.tenant, &id, as_of, k).await?,
@@ -69,7 +88,9 @@ pub async fn next_best_actions(
 /// too, so a page and the API show the same recommendation ids.
 ///
 /// # Errors
-/// Unknown or closed plans, store errors, an engine that cannot load.
+/// A `k` outside 1 up to the catalog's size (checked once the engine is at hand; the
+/// cache only ever holds answers to a valid `k`), unknown or closed plans, store
+/// errors, an engine that cannot load.
 pub async fn served_actions(
     state: &AppState,
     tenant: &str,
@@ -85,6 +106,7 @@ pub async fn served_actions(
     // write is stored as already out of date.
     let slot = cache.map(|c| (c, c.generation(tenant)));
     let engine = state.engine(tenant).await?;
+    let k = check_k_in_catalog(k, engine.catalog().len())?;
     let ctx = context::load(state.store(), tenant, id, as_of).await?;
     let mut recs = engine.recommend(&ctx, k);
     let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
@@ -117,6 +139,7 @@ pub struct Snapshot {
     pub activities: Vec<Map<String, Value>>,
     #[schema(value_type = Option<String>)]
     pub as_of: Option<NaiveDate>,
+    /// How many actions, 1 up to the number of actions in the tenant's catalog; default 5.
     pub k: Option<usize>,
 }
 
@@ -144,9 +167,9 @@ pub async fn stateless(
     caller: Caller,
     JsonBody(snapshot): JsonBody<Snapshot>,
 ) -> Result<Json<nba::Recommendations>, ApiError> {
-    let k = check_k(snapshot.k, 5, MAX_K)?;
     let as_of = state.as_of(snapshot.as_of);
     let engine = state.engine(&caller.tenant).await?;
+    let k = check_k_in_catalog(snapshot.k.unwrap_or(DEFAULT_K), engine.catalog().len())?;
     let options = ImportOptions::default();
     let mut known = KnownIds {
         catalog: engine.catalog().clone(),
@@ -433,7 +456,8 @@ pub async fn fit(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct WhatIfRequest {
-    /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`.
+    /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`:
+    /// 1 to 100 entries, each quantity in (0, 1000], at most 1000 units in all.
     #[schema(value_type = Vec<Object>)]
     pub add: Vec<PlannedAction>,
     #[schema(value_type = Option<String>)]
@@ -458,15 +482,18 @@ pub async fn what_if(
     JsonBody(request): JsonBody<WhatIfRequest>,
 ) -> Result<Json<nba::WhatIf>, ApiError> {
     let id = path_id(&id, "plan_id")?;
-    if request.add.is_empty() {
-        return Err(ApiError::validation("add", "add at least one activity"));
-    }
+    // Refused before the plan is read: a bound on the work, not only on the answer.
+    nba::engine::check_what_if(&request.add).map_err(what_if_error)?;
     let as_of = state.as_of(request.as_of);
     let engine = state.engine(&caller.tenant).await?;
     let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
-    let result = engine.what_if(&ctx, &request.add).map_err(|e| match e {
+    let result = engine.what_if(&ctx, &request.add).map_err(what_if_error)?;
+    Ok(Json(result))
+}
+
+fn what_if_error(e: nba::NbaError) -> ApiError {
+    match e {
         nba::NbaError::InvalidWhatIf(why) => ApiError::validation("add", why),
         other => other.into(),
-    })?;
-    Ok(Json(result))
+    }
 }

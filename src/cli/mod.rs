@@ -78,12 +78,17 @@ pub async fn recommend(
     out: Option<PathBuf>,
     json: bool,
 ) -> Result<()> {
-    if k == 0 || k > 34 {
-        bail!("--k must be between 1 and 34, got {k}");
-    }
     let as_of = as_of.unwrap_or_else(today);
     let store = open_store(config).await?;
     let engine = engine(config, &store, as_of).await?;
+    // Up to every action the tenant's catalog holds (built-in, its own and observed).
+    let catalog = engine.catalog().len();
+    if k == 0 || k > catalog {
+        bail!(
+            "--k must be between 1 and {catalog} (the number of actions in tenant `{}`'s catalog), got {k}",
+            config.tenant
+        );
+    }
     match (plan, all) {
         (Some(plan), false) => {
             let plan = parse_id("--plan", &plan)?;

@@ -73,8 +73,19 @@ impl ActionSpec {
         self.stages.is_empty() || self.stages.contains(&stage)
     }
 
+    /// False for a kind known only from activity data: its category, effort and stages
+    /// are placeholders, not facts, so nothing about it may be read from them (the
+    /// engine gives it a neutral prior and ties it to no key result).
+    pub fn is_described(&self) -> bool {
+        self.source != ActionSource::Observed
+    }
+
     /// The spec given to a kind seen only in activity data: no stage or relationship
-    /// restriction, a medium effort, and a two-week cool-down, until a tenant says more.
+    /// restriction (nothing says which stages it fits), a medium effort (the middle of
+    /// the three, so its cost is neither the cheapest nor the dearest), and a two-week
+    /// cool-down, until a tenant says more. The `custom` category and the effort are
+    /// placeholders: [`ActionSpec::is_described`] is false, and the engine reads no
+    /// prior, relevance or urgency from them.
     pub fn observed(kind: &str) -> Self {
         Self {
             kind: kind.to_owned(),

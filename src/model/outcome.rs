@@ -178,6 +178,24 @@ impl OutcomeModel {
 }
 
 impl OutcomeModel {
+    /// Whether the training data showed any of `kind`: it has a learned effect, or its
+    /// count column varied in the snapshots the model was fitted on (the standardiser
+    /// drops constant columns). A counterfactual for a kind never seen moves only the
+    /// shared columns (totals, category counts, governance recency), so it says how the
+    /// model extrapolates, not what the kind does: it has no support.
+    pub fn has_seen(&self, kind: &str) -> bool {
+        if self
+            .effects
+            .as_ref()
+            .is_some_and(|e| e.kinds.iter().any(|k| k == kind))
+        {
+            return true;
+        }
+        self.schema
+            .position(&format!("kind:{kind}"))
+            .is_some_and(|column| self.scaler.columns.contains(&column))
+    }
+
     /// The prediction `before` (whose unclamped attainment score was `raw`) moved by
     /// `delta` attainment: the expectation and interval shift with it, and P(hit) moves
     /// by what the calibration residuals say such a shift changes, so a what-if answer

@@ -13,6 +13,7 @@ use super::eligibility::{Facts, Ineligible};
 use super::explain::{self, KrStanding};
 use super::peers::Peers;
 use super::NbaError;
+use crate::domain::catalog::ActionSource;
 use crate::domain::{ActionSpec, Activity, ActivityStatus, Catalog, Effort, Id, Responsible};
 use crate::features::Snapshot;
 use crate::model::outcome::{OutcomeModel, Prediction};
@@ -67,6 +68,10 @@ pub struct Recommendation {
     pub score: f64,
     /// The source that weighs most in the estimate.
     pub basis: Source,
+    /// Where the kind's definition came from: `tenant` (its actions file), `built_in`,
+    /// or `observed` (seen only in activities, undescribed: judged on its evidence
+    /// alone, with a neutral prior and a wide interval, and the reasons say so).
+    pub defined_by: ActionSource,
     pub explanation: Explanation,
 }
 
@@ -134,6 +139,12 @@ pub struct Engine {
     peers: Option<Arc<Peers>>,
     /// Each similar-partner candidate's contrasts, computed once when peers are set.
     contrasts: std::collections::HashMap<String, Vec<(String, effect::Contrast)>>,
+    /// Catalog kinds the model never saw in training: their counterfactual has no
+    /// support, so they get no model component (see [`OutcomeModel::has_seen`]).
+    unseen: std::collections::HashSet<String>,
+    /// The prior of an unseen kind is multiplied by this (see
+    /// [`effect::tenant_prior_scale`]); 1 without a model.
+    unseen_prior_scale: f64,
     index: Option<Arc<dyn VectorIndex>>,
     options: EngineOptions,
 }
@@ -171,6 +182,8 @@ impl Engine {
             model_version: None,
             peers: None,
             contrasts: std::collections::HashMap::new(),
+            unseen: std::collections::HashSet::new(),
+            unseen_prior_scale: 1.0,
             index: None,
             options: EngineOptions::default(),
         }
@@ -178,6 +191,26 @@ impl Engine {
 
     /// With the tenant's active outcome model (counterfactual estimates and predictions).
     pub fn with_model(mut self, model: Arc<OutcomeModel>, version: impl Into<String>) -> Self {
+        self.unseen = self
+            .catalog
+            .iter()
+            .filter(|s| !model.has_seen(&s.kind))
+            .map(|s| s.kind.clone())
+            .collect();
+        let learned = model.effects.iter().flat_map(|e| {
+            e.kinds
+                .iter()
+                .filter_map(|k| e.effect(k, None, 0.0, 1.0).map(|(mean, _)| mean))
+        });
+        self.unseen_prior_scale = effect::tenant_prior_scale(learned, &self.catalog);
+        if !self.unseen.is_empty() {
+            tracing::debug!(
+                tenant = %self.tenant,
+                kinds = self.unseen.len(),
+                prior_scale = self.unseen_prior_scale,
+                "catalog kinds the model never saw get no model evidence and a scaled prior"
+            );
+        }
         self.model = Some(model);
         self.model_version = Some(version.into());
         self
@@ -217,6 +250,14 @@ impl Engine {
     /// The active outcome model, for predictions beside the recommendations.
     pub fn model(&self) -> Option<&Arc<OutcomeModel>> {
         self.model.as_ref()
+    }
+
+    /// Whether the active model saw `kind` in training; true without a model (then
+    /// nothing rests on it anyway).
+    pub fn model_has_seen(&self, kind: &str) -> bool {
+        // Asked several times per candidate: a tenant whose data shows every kind skips
+        // the hashing.
+        self.unseen.is_empty() || !self.unseen.contains(kind)
     }
 
     /// Similar partners and the index they are searched in, when the engine has them.
@@ -304,21 +345,32 @@ impl Engine {
                     .and_then(|m| m.effects.as_ref())
                     .and_then(|effects| effects.effect(&spec.kind, partner_type, done, 1.0));
                 match (learned, counterfactual.as_mut()) {
-                    (Some((mean, se)), _) => components.push(effect::model(mean, se, elapsed)),
-                    (None, Some(cf)) => {
-                        components.push(effect::model(cf.effect(&spec.kind), 0.0, elapsed));
+                    (Some((mean, se)), _) => {
+                        components.push(effect::model(spec, mean, se, elapsed));
                     }
-                    (None, None) => {}
+                    (None, Some(cf)) if self.model_has_seen(&spec.kind) => {
+                        let mean = cf.effect(&spec.kind);
+                        components.push(effect::model(spec, mean, 0.0, elapsed));
+                    }
+                    (None, _) => {}
                 }
                 let peers = comparisons.get(spec.kind.as_str()).cloned();
                 if let Some((comparison, se)) = &peers {
-                    components.push(effect::peers(comparison, *se, done, elapsed));
+                    components.push(effect::peers(spec, comparison, *se, done, elapsed));
                 }
-                components.push(effect::prior(spec, done, elapsed));
+                let mut prior = effect::prior(spec, done, elapsed);
+                if !self.model_has_seen(&spec.kind) {
+                    prior.mean *= self.unseen_prior_scale;
+                }
+                components.push(prior);
                 let estimate = effect::blend(components);
                 let served = explain::served_kr(spec, &standings).cloned();
                 let relevance = explain::relevance(spec, &standings);
-                let urgency = explain::urgency(served.as_ref());
+                let urgency = if spec.is_described() {
+                    explain::urgency(served.as_ref())
+                } else {
+                    explain::mean_urgency(&standings)
+                };
                 let cost = self.options.cost_per_hour * spec.effort_hours;
                 let score = estimate.mean * relevance * urgency - cost;
                 Scored {
@@ -389,10 +441,16 @@ impl Engine {
     ) -> Recommendation {
         let (low, high) = s.estimate.interval(Z80);
         let mut reasons = vec![explain::why_now(s.spec, s.served.as_ref(), stage)];
+        if !s.spec.is_described() {
+            reasons.push(explain::JUDGED_ON_EVIDENCE.to_owned());
+        }
+        if !self.model_has_seen(&s.spec.kind) {
+            reasons.push(explain::unseen_sentence(s.spec, self.unseen_prior_scale));
+        }
         if let Some(c) = &s.peers {
             reasons.push(explain::peers_sentence(c));
         }
-        reasons.push(explain::effect_sentence(&s.estimate));
+        reasons.push(explain::effect_sentence(s.spec, &s.estimate));
         let effort = s.spec.effort();
         let due_days = match effort {
             Effort::L => self.options.due_days[0],
@@ -413,6 +471,7 @@ impl Engine {
             effect_high: high,
             score: s.score,
             basis: s.estimate.basis(),
+            defined_by: s.spec.source,
             explanation: Explanation {
                 why_now: reasons[0].clone(),
                 serves: s.served,
@@ -428,25 +487,17 @@ impl Engine {
 
     /// How the predicted outcome changes if `added` activities are done (counted as done
     /// now): the same model and features as every prediction.
+    ///
+    /// # Errors
+    /// [`NbaError::InvalidWhatIf`] for input [`check_what_if`] refuses (checked first, so
+    /// bad input is named whether or not a model exists); [`NbaError::NoModel`] without
+    /// an active model.
     pub fn what_if(&self, ctx: &PlanContext, added: &[PlannedAction]) -> Result<WhatIf, NbaError> {
+        check_what_if(added)?;
         let model = self
             .model
             .as_deref()
             .ok_or_else(|| NbaError::NoModel(self.tenant.clone()))?;
-        for a in added {
-            if !a.quantity.is_finite() || a.quantity <= 0.0 || a.quantity > 1000.0 {
-                return Err(NbaError::InvalidWhatIf(format!(
-                    "quantity of `{}` must be a number in (0, 1000], got {}",
-                    a.kind, a.quantity
-                )));
-            }
-            if crate::domain::id::parse_category(&a.kind).is_err() {
-                return Err(NbaError::InvalidWhatIf(format!(
-                    "`{}` is not a valid activity kind",
-                    a.kind
-                )));
-            }
-        }
         // The same estimates as the recommendations: the effect model for the kinds it
         // knows (units in order, so returns diminish), the outcome model's
         // counterfactual for the rest, scaled by the time left to pay off.
@@ -501,6 +552,57 @@ impl Engine {
             delta_p_hit: after.p_hit - before.p_hit,
         })
     }
+}
+
+/// At most this many entries in one what-if question. Each entry not covered by the
+/// effect model is one re-prediction; 20,000 of them cost 0.8 s of CPU per request (with
+/// read scope, issue 15), and no plan adds a hundred different activities at once.
+pub const MAX_WHAT_IF_ENTRIES: usize = 100;
+/// At most this many units in one what-if question, all entries together: a quarter's
+/// activity of a busy plan is a few dozen units.
+pub const MAX_WHAT_IF_UNITS: f64 = 1000.0;
+
+/// Checks a what-if question before any work: 1..=[`MAX_WHAT_IF_ENTRIES`] entries, each
+/// a valid kind with a quantity in (0, [`MAX_WHAT_IF_UNITS`]], together at most
+/// [`MAX_WHAT_IF_UNITS`] units.
+///
+/// # Errors
+/// [`NbaError::InvalidWhatIf`] naming the first entry or the limit that fails.
+pub fn check_what_if(added: &[PlannedAction]) -> Result<(), NbaError> {
+    if added.is_empty() {
+        return Err(NbaError::InvalidWhatIf(
+            "add at least one activity".to_owned(),
+        ));
+    }
+    if added.len() > MAX_WHAT_IF_ENTRIES {
+        return Err(NbaError::InvalidWhatIf(format!(
+            "add has {} entries; at most {MAX_WHAT_IF_ENTRIES} are allowed (give one entry \
+             per kind with its quantity)",
+            added.len()
+        )));
+    }
+    let mut units = 0.0;
+    for (i, a) in added.iter().enumerate() {
+        if !a.quantity.is_finite() || a.quantity <= 0.0 || a.quantity > MAX_WHAT_IF_UNITS {
+            return Err(NbaError::InvalidWhatIf(format!(
+                "add[{i}]: quantity of `{}` must be a number in (0, {MAX_WHAT_IF_UNITS}], got {}",
+                a.kind, a.quantity
+            )));
+        }
+        if crate::domain::id::parse_category(&a.kind).is_err() {
+            return Err(NbaError::InvalidWhatIf(format!(
+                "add[{i}]: `{}` is not a valid activity kind",
+                a.kind
+            )));
+        }
+        units += a.quantity;
+    }
+    if units > MAX_WHAT_IF_UNITS {
+        return Err(NbaError::InvalidWhatIf(format!(
+            "add sums to {units} units; at most {MAX_WHAT_IF_UNITS} are allowed in one question"
+        )));
+    }
+    Ok(())
 }
 
 /// A done activity of `kind` on `date`, for counterfactual rows.
@@ -632,4 +734,40 @@ pub fn arbitrate(mut scored: Vec<Scored<'_>>, k: usize, diversity: f64) -> Vec<S
         }
     }
     picks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(kind: &str, quantity: f64) -> PlannedAction {
+        PlannedAction {
+            kind: kind.to_owned(),
+            quantity,
+        }
+    }
+
+    /// Issue 15, finding 9: 20,000 `add` entries cost 0.8 s of CPU per request.
+    #[test]
+    fn what_if_questions_are_bounded_in_entries_and_units() {
+        let at_limit: Vec<_> = (0..MAX_WHAT_IF_ENTRIES).map(|_| add("qbr", 10.0)).collect();
+        assert!(check_what_if(&at_limit).is_ok(), "100 entries, 1000 units");
+        let cases = [
+            (Vec::new(), "at least one"),
+            (
+                (0..=MAX_WHAT_IF_ENTRIES).map(|_| add("qbr", 1.0)).collect(),
+                "at most 100",
+            ),
+            (vec![add("qbr", 600.0), add("pilot", 600.0)], "at most 1000"),
+            (vec![add("qbr", 1.0), add("pilot", 0.0)], "add[1]"),
+            (vec![add("qbr", f64::NAN)], "add[0]"),
+            (vec![add(" ", 1.0)], "not a valid activity kind"),
+        ];
+        for (added, says) in cases {
+            match check_what_if(&added) {
+                Err(NbaError::InvalidWhatIf(why)) => assert!(why.contains(says), "{why}"),
+                other => panic!("{} entries: {other:?}", added.len()),
+            }
+        }
+    }
 }

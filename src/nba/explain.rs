@@ -82,8 +82,12 @@ fn serves(category: &str, metric: &str) -> Option<bool> {
 
 /// How much an action matters to this plan's key results: the weighted share of the
 /// plan's targets it serves, mapped to 0.8 (serves none) ..= 1.2 (serves all); 1 for
-/// actions that serve everything or when the plan names no metrics.
+/// actions that serve everything, when the plan names no metrics, and for an undescribed
+/// kind (its category is a placeholder, so the middle of the range).
 pub fn relevance(spec: &ActionSpec, standings: &[KrStanding]) -> f64 {
+    if !spec.is_described() {
+        return 1.0;
+    }
     let (mut served, mut total) = (0.0, 0.0);
     for kr in standings {
         let Some(metric) = kr.metric.as_deref().or(kr.objective.as_deref()) else {
@@ -107,8 +111,12 @@ pub fn relevance(spec: &ActionSpec, standings: &[KrStanding]) -> f64 {
 }
 
 /// The key result an action is for: the most-behind one it serves, else the most-behind
-/// one of the plan.
+/// one of the plan. None for an undescribed kind: claiming the most-behind key result
+/// for it would give it the plan's highest urgency by default.
 pub fn served_kr<'a>(spec: &ActionSpec, standings: &'a [KrStanding]) -> Option<&'a KrStanding> {
+    if !spec.is_described() {
+        return None;
+    }
     let most_behind =
         |krs: &mut dyn Iterator<Item = &'a KrStanding>| krs.max_by(|a, b| a.gap.total_cmp(&b.gap));
     let mut serving = standings.iter().filter(|kr| {
@@ -127,6 +135,21 @@ pub fn urgency(served: Option<&KrStanding>) -> f64 {
     1.0 + served.map_or(0.0, |kr| kr.gap.clamp(0.0, 0.5))
 }
 
+/// Urgency of an action tied to no key result (an undescribed kind): the weighted mean
+/// of the key results' urgencies, as if it served each alike; 1 for a plan without
+/// targets.
+pub fn mean_urgency(standings: &[KrStanding]) -> f64 {
+    let total: f64 = standings.iter().map(|kr| kr.weight.max(0.0)).sum();
+    if total <= 0.0 {
+        return 1.0;
+    }
+    standings
+        .iter()
+        .map(|kr| kr.weight.max(0.0) * urgency(Some(kr)))
+        .sum::<f64>()
+        / total
+}
+
 fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
@@ -140,6 +163,9 @@ fn kr_name(kr: &KrStanding) -> String {
 
 /// Why this action, now, in one sentence.
 pub fn why_now(spec: &ActionSpec, served: Option<&KrStanding>, stage: Option<&str>) -> String {
+    if !spec.is_described() {
+        return UNDESCRIBED.to_owned();
+    }
     let fit = match stage {
         Some(stage) if !spec.stages.is_empty() => format!("fits the {stage} stage"),
         _ => "fits any stage".to_owned(),
@@ -184,8 +210,33 @@ pub fn peers_sentence(c: &PeerComparison) -> String {
     )
 }
 
+/// Why now, for an undescribed kind: nothing says what it serves or where it fits.
+pub const UNDESCRIBED: &str =
+    "no description in the tenant's actions, so it is tied to no key result and allowed at \
+     any stage";
+
+/// How an undescribed kind is estimated, and how to do better.
+pub const JUDGED_ON_EVIDENCE: &str =
+    "judged on its evidence only: a neutral prior of 0 and wide trust bands on the model and \
+     on similar partners, since nothing gives its category, effort or stages; describe it in \
+     the actions file to have it ranked like the described kinds";
+
+/// Why a kind the model never saw has no model evidence; `scale` is what its prior was
+/// multiplied by to match the tenant's learned effects.
+pub fn unseen_sentence(spec: &ActionSpec, scale: f64) -> String {
+    let prior = if spec.is_described() {
+        format!("the best-practice prior scaled to this tenant's learned effects (x{scale:.2})")
+    } else {
+        "the neutral prior".to_owned()
+    };
+    format!(
+        "never seen in this tenant's data: the model has no evidence on it, so the estimate \
+         rests on {prior} and any similar partners"
+    )
+}
+
 /// The expected effect and where it comes from, in one sentence.
-pub fn effect_sentence(e: &Estimate) -> String {
+pub fn effect_sentence(spec: &ActionSpec, e: &Estimate) -> String {
     let (low, high) = e.interval(Z80);
     let sources = e
         .components
@@ -193,10 +244,10 @@ pub fn effect_sentence(e: &Estimate) -> String {
         .map(|c| format!("{} {:.0}%", c.source.as_str(), c.weight * 100.0))
         .collect::<Vec<_>>()
         .join(", ");
-    let basis = if e.basis() == Source::Prior {
-        " (best-practice prior: no learned evidence yet)"
-    } else {
-        ""
+    let basis = match (e.basis(), spec.is_described()) {
+        (Source::Prior, true) => " (best-practice prior: no learned evidence yet)",
+        (Source::Prior, false) => " (neutral prior: no learned evidence yet)",
+        _ => "",
     };
     format!(
         "expected {:+.1} points of attainment (80% interval {:+.1} to {:+.1}; {sources}){basis}",
@@ -248,6 +299,23 @@ mod tests {
         let qbr = catalog.get("qbr").unwrap();
         assert_eq!(relevance(qbr, &krs), 1.0);
         assert_eq!(served_kr(qbr, &krs).unwrap().kr_id, "certifications");
+    }
+
+    #[test]
+    fn an_undescribed_kind_claims_no_key_result() {
+        let krs = [
+            standing("revenue", 0.4, 1.0),
+            standing("certifications", 0.0, 1.0),
+        ];
+        let spec = ActionSpec::observed("crm_touch");
+        assert_eq!(served_kr(&spec, &krs), None);
+        assert_eq!(relevance(&spec, &krs), 1.0);
+        assert!(
+            (mean_urgency(&krs) - 1.2).abs() < 1e-12,
+            "between 1 and 1.4"
+        );
+        assert_eq!(mean_urgency(&[]), 1.0);
+        assert!(why_now(&spec, None, Some("win")).starts_with("no description"));
     }
 
     #[test]

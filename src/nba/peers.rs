@@ -695,7 +695,7 @@ fn benchmark_row(name: &str, value: Extract, me: &Entry, peers: &[(&Entry, bool)
 
 /// The `q` quantile of sorted finite values, interpolating between order statistics (the
 /// usual "type 7" definition, as numpy and R's default); `None` for no values.
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+pub(super) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     let last = sorted.len().checked_sub(1)?;
     let h = q.clamp(0.0, 1.0) * last as f64;
     let low = h.floor() as usize;

@@ -106,6 +106,12 @@ pub enum SynthError {
     },
     #[error("unknown action kind `{0}`: a policy may only choose a built-in catalog kind")]
     UnknownKind(String),
+    #[error("cannot undescribe `{kind}` as `{as_kind}`: {why}")]
+    BadUndescribe {
+        kind: String,
+        as_kind: String,
+        why: &'static str,
+    },
 }
 
 /// The true expected change in an active plan's final attainment if one unit of `kind`
@@ -287,6 +293,55 @@ fn fmt6(v: f64) -> String {
 }
 
 impl World {
+    /// Renames the built-in `kind` to `as_kind` in the activities, so that the data
+    /// carries a kind no `actions` row describes (no category, effort or stages: what a
+    /// CRM export looks like) and the built-in kind itself is never seen in the data.
+    /// Both names do what the built-in kind does in this world, so the truth gets rows
+    /// for `as_kind` beside those of `kind`. Returns the activities renamed. The policy simulation regenerates a world from its parameters,
+    /// so it cannot follow a rename: a renamed world is judged by its truth files alone.
+    ///
+    /// # Errors
+    /// [`SynthError::BadUndescribe`] when `kind` is not a built-in kind, or `as_kind` is
+    /// not a valid kind name or already a built-in one.
+    pub fn undescribe(&mut self, kind: &str, as_kind: &str) -> Result<usize, SynthError> {
+        let bad = |why| SynthError::BadUndescribe {
+            kind: kind.to_owned(),
+            as_kind: as_kind.to_owned(),
+            why,
+        };
+        let catalog = crate::domain::Catalog::built_in();
+        if !catalog.contains(kind) {
+            return Err(bad("only a built-in kind can be renamed"));
+        }
+        if crate::domain::id::parse_category(as_kind).ok().as_deref() != Some(as_kind) {
+            return Err(bad("the new name is not a valid activity kind"));
+        }
+        if catalog.contains(as_kind) {
+            return Err(bad("the new name is a built-in kind, which is described"));
+        }
+        let mut renamed = 0;
+        for a in self
+            .dataset
+            .activities
+            .iter_mut()
+            .filter(|a| a.kind == kind)
+        {
+            a.kind = as_kind.to_owned();
+            renamed += 1;
+        }
+        let twins: Vec<TruthEffect> = self
+            .truth_effects
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| TruthEffect {
+                kind: as_kind.to_owned(),
+                ..t.clone()
+            })
+            .collect();
+        self.truth_effects.extend(twins);
+        Ok(renamed)
+    }
+
     /// Writes the DATA_FORMAT.md CSV files plus `truth_effects.csv`
     /// (`plan_id,kind,true_effect`) and `truth_outcomes.csv`
     /// (`plan_id,true_attainment,true_expected_attainment`), returning the paths written.

@@ -865,3 +865,60 @@ fn policy_figures() {
         t.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn undescribing_a_kind_renames_its_activities_and_truth_and_refuses_bad_names() {
+    let mut w = world(20, 3, 2);
+    let before = w
+        .dataset
+        .activities
+        .iter()
+        .filter(|a| a.kind == "relationship_touch")
+        .count();
+    let truth_of = |w: &World, kind: &str| -> Vec<f64> {
+        w.truth_effects
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.true_effect)
+            .collect()
+    };
+    let truth_before = truth_of(&w, "relationship_touch");
+    assert!(before > 0 && !truth_before.is_empty());
+    assert_eq!(
+        w.undescribe("relationship_touch", "crm_touch").unwrap(),
+        before
+    );
+    assert!(w
+        .dataset
+        .activities
+        .iter()
+        .all(|a| a.kind != "relationship_touch"));
+    assert_eq!(
+        truth_of(&w, "crm_touch"),
+        truth_before,
+        "the new name does what the old one does"
+    );
+    assert_eq!(
+        truth_of(&w, "relationship_touch"),
+        truth_before,
+        "the built-in kind keeps its truth"
+    );
+    assert!(
+        w.dataset.actions.is_empty(),
+        "nothing describes the new kind"
+    );
+    for (kind, as_kind) in [
+        ("crm_touch", "crm_other"),
+        ("qbr", "pilot"),
+        ("qbr", " padded "),
+        ("qbr", ""),
+    ] {
+        assert!(
+            matches!(
+                w.undescribe(kind, as_kind),
+                Err(SynthError::BadUndescribe { .. })
+            ),
+            "{kind} as `{as_kind}`"
+        );
+    }
+}

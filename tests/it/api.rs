@@ -375,6 +375,36 @@ async fn sync_train_recommend_feedback_over_http() {
         .await;
     assert_eq!(status, StatusCode::OK, "{what_if}");
     assert!(what_if["after"]["p_hit"].is_number());
+    // What-if is bounded (issue 15: 20,000 entries cost 0.8 s of CPU): 100 entries and
+    // 1000 units at most, refused with the field and the limit.
+    let entries = |n: usize, quantity: f64| {
+        let add: Vec<Value> = (0..n)
+            .map(|_| json!({"kind": top["kind"], "quantity": quantity}))
+            .collect();
+        json!({ "add": add })
+    };
+    let what_if_path = format!("/v1/plans/{}/what-if", plan.plan_id);
+    let (status, at_limit) = server
+        .post(&server.reader, &what_if_path, &entries(100, 10.0))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "100 entries, 1000 units: {at_limit}"
+    );
+    for (body, limit) in [
+        (entries(101, 1.0), "at most 100"),
+        (entries(2, 600.0), "at most 1000"),
+    ] {
+        let (status, refused) = server.post(&server.reader, &what_if_path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(problem(&refused), "validation", "{refused}");
+        assert_eq!(refused["field"], "add", "{refused}");
+        assert!(
+            refused["detail"].as_str().unwrap().contains(limit),
+            "{refused}"
+        );
+    }
     let partner = plan.partner_id.as_str();
     let (status, similar) = server
         .get(
@@ -491,6 +521,58 @@ fn plan_body(partner: &str) -> Value {
             {"kr_id": "kr-cert", "metric": "certifications", "target": 4, "realized": 1, "unit": "#"},
         ],
     })
+}
+
+/// `k` stopped at 20, below the 34 built-in kinds: a planning screen could not ask for
+/// the whole ranking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn k_reaches_the_size_of_the_tenants_catalog_and_no_further() {
+    let server = start().await;
+    let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, plan) = server.put("/v1/plans/pl1", &plan_body("p1")).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let r = server.reader.clone();
+    let path = |k: usize| format!("/v1/plans/pl1/next-best-actions?k={k}");
+    let (status, all) = server.get(&r, &path(34)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "k = 34, the built-in catalog: {all}"
+    );
+    let ranked = all["actions"].as_array().unwrap().len();
+    let excluded = all["excluded"].as_array().unwrap().len();
+    assert_eq!(
+        ranked + excluded,
+        34,
+        "every action, ranked or excluded: {all}"
+    );
+    for k in [35, 0] {
+        let (status, refused) = server.get(&r, &path(k)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "k = {k}: {refused}"
+        );
+        assert_eq!(refused["field"], "k", "{refused}");
+        let detail = refused["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("between 1 and 34") && detail.contains("catalog"),
+            "{detail}"
+        );
+    }
+    // The same bound for a plan given in the body.
+    let (_, stored) = server.get(&r, "/v1/plans/pl1").await;
+    let (status, stateless) = server
+        .post(&r, "/v1/recommendations", &json!({"plan": stored, "k": 34}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stateless}");
+    let (status, refused) = server
+        .post(&r, "/v1/recommendations", &json!({"plan": stored, "k": 35}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["field"], "k", "{refused}");
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

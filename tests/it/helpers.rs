@@ -6,7 +6,7 @@ use nextbest::model::pipeline;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::store::{Counts, Store};
-use nextbest::synth::{generate, SynthParams};
+use nextbest::synth::{generate, SynthParams, World};
 use tempfile::TempDir;
 
 /// A server configuration with its data and models under `dir` and the default store
@@ -118,7 +118,17 @@ impl Backend {
 /// A generated world written to a temp dir (kept for its truth files) and imported into a
 /// fresh SQLite store.
 pub async fn imported_world(test: &str, params: &SynthParams) -> (Backend, TempDir) {
-    let world = generate(params, &mut |_| {}).expect("generate");
+    imported_world_with(test, params, |_| {}).await
+}
+
+/// The same, with `edit` applied to the generated world before it is written.
+pub async fn imported_world_with(
+    test: &str,
+    params: &SynthParams,
+    edit: impl FnOnce(&mut World),
+) -> (Backend, TempDir) {
+    let mut world = generate(params, &mut |_| {}).expect("generate");
+    edit(&mut world);
     let dir = tempfile::tempdir().expect("temp dir");
     world.write(dir.path()).expect("write world");
     let db = sqlite(test).await;
@@ -138,7 +148,15 @@ pub struct TrainedWorld {
 }
 
 pub async fn trained_world(test: &str, params: &SynthParams) -> TrainedWorld {
-    let (db, world) = imported_world(test, params).await;
+    trained_world_with(test, params, |_| {}).await
+}
+
+pub async fn trained_world_with(
+    test: &str,
+    params: &SynthParams,
+    edit: impl FnOnce(&mut World),
+) -> TrainedWorld {
+    let (db, world) = imported_world_with(test, params, edit).await;
     let models = tempfile::tempdir().expect("temp dir");
     let registry = Registry::new(models.path());
     pipeline::train_tenant(
@@ -171,9 +189,18 @@ pub async fn indexed_world(
     params: &SynthParams,
     as_of: chrono::NaiveDate,
 ) -> IndexedWorld {
+    indexed_world_with(test, params, as_of, |_| {}).await
+}
+
+pub async fn indexed_world_with(
+    test: &str,
+    params: &SynthParams,
+    as_of: chrono::NaiveDate,
+    edit: impl FnOnce(&mut World),
+) -> IndexedWorld {
     use nextbest::vector::VectorIndex;
     use std::sync::Arc;
-    let trained = trained_world(test, params).await;
+    let trained = trained_world_with(test, params, edit).await;
     let (db, registry) = (&trained.db, &trained.registry);
     let (model, _) = pipeline::active_model(registry, &db.tenant).expect("active model");
     let vectors = tempfile::tempdir().expect("temp dir");
