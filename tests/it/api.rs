@@ -1111,15 +1111,7 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
     let (_, value) = decode(answer).await;
     assert_eq!(problem(&value), "internal");
     // The connection's task survived, and so did the server: it answers and counts it.
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::helpers::metrics_text(&client, &base, &admin).await;
     assert!(
         metrics
             .lines()

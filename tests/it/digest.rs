@@ -544,15 +544,7 @@ async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &s
         .await
         .unwrap()
         .key;
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::helpers::metrics_text(&client, &base, &admin).await;
     let counted = metrics
         .lines()
         .find(|l| l.starts_with("nextbest_digest_llm_total{outcome=\"rejected_number\"}"))

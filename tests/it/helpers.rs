@@ -295,3 +295,16 @@ pub async fn spawn_server(
         .to_owned();
     (child, base)
 }
+
+/// The server's Prometheus text, read with an admin key.
+pub async fn metrics_text(client: &reqwest::Client, base: &str, admin: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
