@@ -10,23 +10,20 @@ mod manager;
 mod partner;
 pub mod session;
 
-use std::sync::Arc;
-
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use maud::html;
 
 use crate::api::{self, ApiError, AppState};
-use session::Sessions;
 
 /// The API with the dashboard's pages: what `nextbest serve` serves.
 pub fn app(state: AppState) -> Router {
-    api::router_with(state, pages(Arc::new(Sessions::default())))
+    api::router_with(state, pages())
 }
 
 /// The dashboard's routes, for [`api::router_with`].
-pub fn pages(sessions: Arc<Sessions>) -> Router<AppState> {
+pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/ui", get(leadership::page))
         .route("/ui/login", get(session::login_page).post(session::login))
@@ -35,7 +32,6 @@ pub fn pages(sessions: Arc<Sessions>) -> Router<AppState> {
         .route("/ui/feedback", post(manager::feedback))
         .route("/ui/partners/{id}", get(partner::page))
         .route("/ui/partners/{id}/digest", get(partner::digest))
-        .layer(Extension(sessions))
 }
 
 /// An error shown as a page: the API's status and words, in HTML.
