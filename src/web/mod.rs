@@ -4,14 +4,16 @@
 //! charts are SVG drawn here; there is no script.
 
 mod charts;
+mod guard;
 mod layout;
 mod leadership;
 mod manager;
 mod partner;
 pub mod session;
 
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use maud::html;
 
@@ -22,7 +24,8 @@ pub fn app(state: AppState) -> Router {
     api::router_with(state, pages())
 }
 
-/// The dashboard's routes, for [`api::router_with`].
+/// The dashboard's routes, for [`api::router_with`]. Every `/ui` path, a missing page
+/// included, is answered here, so every answer goes through the one [`guard`] layer.
 pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/ui", get(leadership::page))
@@ -32,6 +35,13 @@ pub fn pages() -> Router<AppState> {
         .route("/ui/feedback", post(manager::feedback))
         .route("/ui/partners/{id}", get(partner::page))
         .route("/ui/partners/{id}/digest", get(partner::digest))
+        .route("/ui/{*rest}", any(missing))
+        .layer(axum::middleware::from_fn(guard::guard))
+}
+
+/// A `/ui` path that is no page: the not-found page, not the API's JSON.
+async fn missing(uri: Uri) -> PageError {
+    ApiError::not_found("dashboard page", uri.path()).into()
 }
 
 /// An error shown as a page: the API's status and words, in HTML.

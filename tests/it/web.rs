@@ -506,6 +506,205 @@ async fn revoking_a_key_ends_its_dashboard_sessions_at_once() {
     running.stop().await;
 }
 
+/// The headers every `/ui` answer carries, whatever its status.
+fn assert_secure_headers(r: &reqwest::Response, what: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"))
+        .to_str()
+        .unwrap();
+    for directive in [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "{what}: {csp}");
+    }
+    assert!(!csp.contains("script-src"), "{what}: {csp}");
+    assert_eq!(
+        h.get("x-content-type-options").unwrap(),
+        "nosniff",
+        "{what}"
+    );
+    assert_eq!(h.get("cache-control").unwrap(), "no-store", "{what}");
+    assert_eq!(h.get("referrer-policy").unwrap(), "same-origin", "{what}");
+    // Only the digest preview may be framed, and only by the dashboard itself.
+    let (frame_ancestors, x_frame) = if what.ends_with("/digest") {
+        ("frame-ancestors 'self'", "SAMEORIGIN")
+    } else {
+        ("frame-ancestors 'none'", "DENY")
+    };
+    assert!(csp.contains(frame_ancestors), "{what}: {csp}");
+    assert_eq!(h.get("x-frame-options").unwrap(), x_frame, "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_answer_carries_the_security_headers() {
+    let fx = fixture("web-headers").await;
+    let running = fx.serve(ServeOptions::default()).await;
+    let site = &running.site;
+    let get = |path: &str, cookie: &str| {
+        let request = site.client.get(format!("{}{path}", site.base));
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookie)
+        };
+        async move { request.send().await.unwrap() }
+    };
+    for (path, status) in [
+        ("/ui", 303),
+        ("/ui/login", 200),
+        ("/ui/partners/acme/digest", 303),
+    ] {
+        let r = get(path, "").await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_secure_headers(&r, &format!("GET {path}, signed out"));
+    }
+    let r = site.sign_in("nbk_wrong").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_secure_headers(&r, "POST /ui/login with a wrong key");
+    let r = site.sign_in(&fx.admin).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_secure_headers(&r, "POST /ui/login");
+    let cookie = site.login(&fx.admin).await;
+    for (path, status) in [
+        ("/ui", 200),
+        ("/ui/partners/acme", 200),
+        ("/ui/partners/acme/digest", 200),
+        ("/ui/partners/nobody", 404),
+        ("/ui/no-such-page", 404),
+    ] {
+        let r = get(path, &cookie).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_secure_headers(&r, &format!("GET {path}"));
+        if path == "/ui/partners/acme" {
+            // The page frames its digest preview, and nothing else.
+            let csp = r.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("frame-src 'self'"), "{csp}");
+        }
+    }
+    let r = site
+        .post(
+            "/ui/feedback",
+            &cookie,
+            Some("https://evil.example"),
+            &feedback_form("accepted"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_secure_headers(&r, "POST /ui/feedback from another site");
+    let r = site
+        .post(
+            "/ui/feedback",
+            &cookie,
+            Some(&site.base),
+            &[("plan_id", "x")],
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{:?}", r.status());
+    assert_secure_headers(&r, "POST /ui/feedback with a broken form");
+    let r = site
+        .post("/ui/logout", &cookie, Some(&site.base), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_secure_headers(&r, "POST /ui/logout");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_forms_sent_from_elsewhere_are_refused_and_change_nothing() {
+    let fx = fixture("web-origin").await;
+    let running = fx.serve(ServeOptions::default()).await;
+    let site = &running.site;
+    let refused = |r: reqwest::Response, what: &'static str| async move {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what}");
+        assert!(r.headers().get("set-cookie").is_none(), "{what}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("role=\"alert\""), "{what}: {body}");
+        assert!(body.contains("nothing was changed"), "{what}: {body}");
+        body
+    };
+
+    // Signing in from another site starts no session.
+    let r = site
+        .post(
+            "/ui/login",
+            "",
+            Some("https://evil.example"),
+            &[("key", fx.admin.as_str())],
+        )
+        .await;
+    let body = refused(r, "login from another site").await;
+    assert!(body.contains("https://evil.example"), "{body}");
+
+    let cookie = site.login(&fx.admin).await;
+    let form = feedback_form("accepted");
+    // A button's POST with these `(name, value)` headers besides the session cookie.
+    let send = |headers: &[(&str, &str)], form: &[(&str, &str)]| {
+        let mut request = site
+            .client
+            .post(format!("{}/ui/feedback", site.base))
+            .header("cookie", &cookie)
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let port: u16 = site.base.rsplit(':').next().unwrap().parse().unwrap();
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1).max(1));
+    for (headers, what) in [
+        (vec![("origin", "https://evil.example")], "a foreign Origin"),
+        (vec![("origin", "null")], "an opaque Origin"),
+        (vec![("origin", other_port.as_str())], "another port"),
+        (
+            vec![
+                ("origin", "https://evil.example"),
+                ("referer", site.base.as_str()),
+            ],
+            "a foreign Origin with our Referer",
+        ),
+        (
+            vec![("referer", "https://evil.example/ui/managers/ann")],
+            "a foreign Referer",
+        ),
+        (vec![], "neither Origin nor Referer"),
+    ] {
+        let body = refused(send(&headers, &form).await, what).await;
+        if headers.is_empty() {
+            assert!(body.contains("Origin"), "{body}");
+        }
+    }
+    assert_eq!(fx.feedback().await, BTreeMap::new());
+
+    // Signing out from another site leaves the session as it was.
+    let r = site
+        .post("/ui/logout", &cookie, Some("https://evil.example"), &[])
+        .await;
+    refused(r, "logout from another site").await;
+    let (status, _) = site.page(&cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The dashboard's own pages: by Origin, or by Referer when a browser sends no Origin.
+    let r = send(&[("origin", site.base.as_str())], &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let referer = format!("{}/ui/managers/ann", site.base);
+    let r = send(
+        &[("referer", referer.as_str())],
+        &feedback_form("dismissed"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.feedback().await,
+        BTreeMap::from([("accepted".into(), 1), ("dismissed".into(), 1)])
+    );
+    running.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cookie_is_secure_as_the_server_is_deployed_whatever_the_host_header_says() {
     let fx = fixture("web-secure").await;
