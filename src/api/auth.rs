@@ -59,6 +59,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller a key row stands for, with the scope the row has now; `None` for a
+    /// scope this build does not know, which grants nothing.
+    pub fn of_key(row: &StoredKey) -> Option<Self> {
+        Some(Self {
+            tenant: row.tenant_id.clone(),
+            scope: Scope::parse(&row.scope)?,
+            key_id: row.key_id.clone(),
+        })
+    }
+
     /// 403 unless the key's scope includes `needed`.
     pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
         if self.scope >= needed {
@@ -85,7 +95,8 @@ pub struct CreatedKey {
     pub scope: Scope,
 }
 
-fn sha256_hex(secret: &str) -> String {
+/// Lower-case hex SHA-256: how key secrets and dashboard session tokens are stored.
+pub(crate) fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
@@ -127,8 +138,9 @@ pub async fn create_key(
 }
 
 /// How long a verified key row is trusted before it is read again: a revocation takes
-/// effect within this time, and a hot endpoint does not query the store per request.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// effect on bearer requests within this time, and a hot endpoint does not query the
+/// store per request. (Dashboard sessions read their key row on every page view.)
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Recently read key rows, by key id.
 #[derive(Default)]
@@ -212,13 +224,7 @@ pub async fn verify(store: &Store, cache: &KeyCache, presented: &str) -> Result<
     if !bool::from(presented.ct_eq(stored)) {
         return Err(invalid());
     }
-    let row = &known.row;
-    let scope = Scope::parse(&row.scope).ok_or_else(invalid)?;
-    Ok(Caller {
-        tenant: row.tenant_id.clone(),
-        scope,
-        key_id: row.key_id.clone(),
-    })
+    Caller::of_key(&known.row).ok_or_else(invalid)
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -361,7 +361,11 @@ pub async fn keys(config: &Config, command: KeysCommand) -> Result<()> {
             {
                 bail!("tenant `{}` has no key `{key_id}`", config.tenant);
             }
-            eprintln!("revoked {key_id}; servers stop accepting it within 30 s");
+            eprintln!(
+                "revoked {key_id}; servers stop accepting it as a bearer key within {} s \
+                 (their key cache), and its dashboard sessions have ended",
+                nextbest::api::auth::KEY_CACHE_TTL.as_secs()
+            );
         }
     }
     store.close().await;

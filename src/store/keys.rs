@@ -22,7 +22,7 @@ pub struct StoredKey {
     pub revoked_at: Option<String>,
 }
 
-fn key_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
+pub(super) fn key_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
     let get = |column: &'static str| -> Result<Option<String>, StoreError> {
         row.try_get::<Option<String>, _>(column)
             .map_err(|e| StoreError::Query(column, e))
@@ -45,7 +45,8 @@ fn key_row(row: &sqlx::any::AnyRow) -> Result<StoredKey, StoreError> {
     })
 }
 
-const COLUMNS: &str = "key_id, tenant_id, scope, secret_sha256, name, created_at, revoked_at";
+pub(super) const COLUMNS: &str =
+    "key_id, tenant_id, scope, secret_sha256, name, created_at, revoked_at";
 
 impl Store {
     /// Stores a new key; a `key_id` that exists already is an error (ids are random, so a
@@ -96,13 +97,16 @@ impl Store {
     }
 
     /// Revokes a key of `tenant`; `false` when it has no such key. Revoking twice keeps
-    /// the first time.
+    /// the first time. The key's dashboard sessions are deleted in the same transaction,
+    /// so no replica can honour one after the revocation commits.
     pub async fn revoke_api_key(
         &self,
         tenant: &str,
         key_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        const WHAT: &str = "revoking an API key";
+        let mut tx = self.write_tx(WHAT).await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) \
              WHERE tenant_id = $1 AND key_id = $2",
@@ -110,9 +114,16 @@ impl Store {
         .bind(tenant)
         .bind(key_id)
         .bind(timestamp(&now))
-        .execute(&self.pool)
+        .execute(tx.conn())
         .await
-        .map_err(|e| StoreError::Query("revoking an API key", e))?;
+        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
+        sqlx::query("DELETE FROM dashboard_sessions WHERE tenant_id = $1 AND key_id = $2")
+            .bind(tenant)
+            .bind(key_id)
+            .execute(tx.conn())
+            .await
+            .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
+        tx.commit(WHAT).await?;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -11,6 +11,7 @@ mod pages;
 mod read;
 mod recommendations;
 mod rows;
+mod sessions;
 mod tx;
 mod upsert;
 mod write;
@@ -32,6 +33,7 @@ pub use keys::StoredKey;
 pub use read::{Counts, PlanFilter};
 pub use recommendations::LoggedRecommendation;
 pub(crate) use rows::timestamp;
+pub use sessions::NewSession;
 pub use write::WriteProgress;
 
 /// Which database sits behind the pool; chosen by the URL's scheme.

@@ -4,29 +4,29 @@
 //! charts are SVG drawn here; there is no script.
 
 mod charts;
+mod guard;
 mod layout;
 mod leadership;
 mod manager;
 mod partner;
 pub mod session;
 
-use std::sync::Arc;
-
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::routing::{any, get, post};
+use axum::Router;
 use maud::html;
 
 use crate::api::{self, ApiError, AppState};
-use session::Sessions;
 
 /// The API with the dashboard's pages: what `nextbest serve` serves.
 pub fn app(state: AppState) -> Router {
-    api::router_with(state, pages(Arc::new(Sessions::default())))
+    api::router_with(state, pages())
 }
 
-/// The dashboard's routes, for [`api::router_with`].
-pub fn pages(sessions: Arc<Sessions>) -> Router<AppState> {
+/// The dashboard's routes, for [`api::router_with`]. Every `/ui` path, a missing page
+/// included, is answered here, so every answer goes through the one [`guard`] layer.
+pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/ui", get(leadership::page))
         .route("/ui/login", get(session::login_page).post(session::login))
@@ -35,7 +35,13 @@ pub fn pages(sessions: Arc<Sessions>) -> Router<AppState> {
         .route("/ui/feedback", post(manager::feedback))
         .route("/ui/partners/{id}", get(partner::page))
         .route("/ui/partners/{id}/digest", get(partner::digest))
-        .layer(Extension(sessions))
+        .route("/ui/{*rest}", any(missing))
+        .layer(axum::middleware::from_fn(guard::guard))
+}
+
+/// A `/ui` path that is no page: the not-found page, not the API's JSON.
+async fn missing(uri: Uri) -> PageError {
+    ApiError::not_found("dashboard page", uri.path()).into()
 }
 
 /// An error shown as a page: the API's status and words, in HTML.

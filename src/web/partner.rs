@@ -4,9 +4,11 @@
 
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
+use axum::Extension;
 use maud::html;
 
 use super::charts::{self, pct, BenchmarkBar};
+use super::guard::FramedBySelf;
 use super::layout::{self, Header};
 use super::session::Viewer;
 use super::PageError;
@@ -179,7 +181,8 @@ pub async fn page(
     Ok(layout::page(&name, Some(&header), body).into_response())
 }
 
-/// The partner digest as e-mail HTML, for the preview frame.
+/// The partner digest as e-mail HTML, for the preview frame: the one answer the
+/// dashboard's own pages may frame.
 pub async fn digest(
     State(state): State<AppState>,
     Viewer(caller): Viewer,
@@ -197,5 +200,5 @@ pub async fn digest(
             "en",
         )
         .await?;
-    Ok(Html(d.html).into_response())
+    Ok((Extension(FramedBySelf), Html(d.html)).into_response())
 }

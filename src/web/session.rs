@@ -1,25 +1,26 @@
 //! Signing in to the dashboard with an API key. The key is checked like a bearer key and
 //! exchanged for a random session token in an HttpOnly, SameSite=Strict cookie; the key
-//! itself never sits in the browser. Sessions live in memory: a restart signs everyone
-//! out, which costs a login, never data.
+//! itself never sits in the browser. Sessions live in the store, as the SHA-256 of their
+//! token: they survive a restart and every replica honours them. Each page view reads
+//! the session joined with its key row, without a cache, so revoking the key ends its
+//! sessions at once on every replica.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Form};
+use axum::Form;
+use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::layout;
-use crate::api::auth::{self, Caller};
+use super::{layout, PageError};
+use crate::api::auth::{self, sha256_hex, Caller};
 use crate::api::AppState;
+use crate::store::NewSession;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "nextbest_session";
@@ -27,45 +28,17 @@ pub const COOKIE_NAME: &str = "nextbest_session";
 /// How long a session lasts without signing in again.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
-/// Signed-in callers by the SHA-256 of their session token.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, (Caller, Instant)>>,
+/// A new session token: 64 hex digits, 244 of their bits random.
+fn new_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
-impl Sessions {
-    fn start(&self, caller: Caller) -> String {
-        let token = format!(
-            "{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        if let Ok(mut map) = self.map.lock() {
-            let now = Instant::now();
-            map.retain(|_, (_, expires)| *expires > now);
-            map.insert(digest(&token), (caller, now + SESSION_TTL));
-        }
-        token
-    }
-
-    fn get(&self, token: &str) -> Option<Caller> {
-        let map = self.map.lock().ok()?;
-        let (caller, expires) = map.get(&digest(token))?;
-        (*expires > Instant::now()).then(|| caller.clone())
-    }
-
-    fn end(&self, token: &str) {
-        if let Ok(mut map) = self.map.lock() {
-            map.remove(&digest(token));
-        }
-    }
-}
-
-fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// The session token the request carries, if any.
+/// The session token the request carries, if any. A value that is not shaped like a
+/// token is no session, and costs no query.
 fn token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
@@ -75,37 +48,45 @@ fn token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == COOKIE_NAME)
         .map(|(_, value)| value.to_owned())
+        .filter(|value| value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The signed-in caller of a dashboard page. Without a valid session the page answers
-/// 303 to the login form, which shows no data.
+/// The signed-in caller of a dashboard page. Without a live session (none, expired,
+/// signed out, or its key revoked) the page answers 303 to the login form, which shows
+/// no data; a store that cannot be read answers its error page.
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Caller);
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Response> {
-        let sessions = parts.extensions.get::<std::sync::Arc<Sessions>>().cloned();
-        let caller = token(&parts.headers).and_then(|t| sessions.as_ref().and_then(|s| s.get(&t)));
-        match caller {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = token(&parts.headers) else {
+            return Err(to_login(&parts.uri));
+        };
+        // Wall-clock time, not the server's `--as-of` clock: sessions expire in real time.
+        let row = state
+            .store()
+            .dashboard_session_key(&sha256_hex(&token), Utc::now())
+            .await
+            .map_err(|e| PageError::from(e).into_response())?;
+        match row.as_ref().and_then(Caller::of_key) {
             Some(caller) => {
                 tracing::Span::current().record("tenant", caller.tenant.as_str());
                 Ok(Self(caller))
             }
-            None => {
-                let next = parts
-                    .uri
-                    .path_and_query()
-                    .map_or("/ui", |p| p.as_str())
-                    .to_owned();
-                Err(see_other(&format!(
-                    "/ui/login?next={}",
-                    form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-                )))
-            }
+            None => Err(to_login(&parts.uri)),
         }
     }
+}
+
+/// A 303 to the login form, which comes back to `uri` after signing in.
+fn to_login(uri: &Uri) -> Response {
+    let next = uri.path_and_query().map_or("/ui", |p| p.as_str());
+    see_other(&format!(
+        "/ui/login?next={}",
+        form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+    ))
 }
 
 /// A 303 to `to`.
@@ -158,18 +139,38 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-pub async fn login(
-    State(state): State<AppState>,
-    Extension(sessions): Extension<std::sync::Arc<Sessions>>,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
+pub async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let next = safe_next(form.next.as_deref());
-    match auth::verify(state.store(), state.keys(), form.key.trim()).await {
-        Ok(caller) => {
+    let refused = || {
+        login_form(
+            next,
+            Some("That key is not valid, or was revoked."),
+            StatusCode::UNAUTHORIZED,
+        )
+    };
+    let Ok(caller) = auth::verify(state.store(), state.keys(), form.key.trim()).await else {
+        return refused();
+    };
+    let token = new_token();
+    let now = Utc::now();
+    let session = NewSession {
+        token_sha256: &sha256_hex(&token),
+        tenant_id: &caller.tenant,
+        key_id: &caller.key_id,
+        created_at: now,
+        expires_at: now + SESSION_TTL,
+    };
+    match state.store().start_dashboard_session(&session).await {
+        // Revoked since this server's key cache read it: the store has the last word.
+        Ok(false) => refused(),
+        Err(e) => PageError::from(e).into_response(),
+        Ok(true) => {
             tracing::info!(tenant = %caller.tenant, key_id = %caller.key_id, "dashboard sign-in");
-            let token = sessions.start(caller);
-            let secure = if loopback(&headers) { "" } else { "; Secure" };
+            let secure = if state.options().secure_cookies {
+                "; Secure"
+            } else {
+                ""
+            };
             let cookie = format!(
                 "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
                 SESSION_TTL.as_secs()
@@ -180,20 +181,16 @@ pub async fn login(
             }
             response
         }
-        Err(_) => login_form(
-            next,
-            Some("That key is not valid, or was revoked."),
-            StatusCode::UNAUTHORIZED,
-        ),
     }
 }
 
-pub async fn logout(
-    Extension(sessions): Extension<std::sync::Arc<Sessions>>,
-    request: Request,
-) -> Response {
+/// Ends the session in the store (so the cookie is worth nothing anywhere, even if a
+/// copy of it survives) and clears it in the browser.
+pub async fn logout(State(state): State<AppState>, request: Request) -> Response {
     if let Some(t) = token(request.headers()) {
-        sessions.end(&t);
+        if let Err(e) = state.store().end_dashboard_session(&sha256_hex(&t)).await {
+            return PageError::from(e).into_response();
+        }
     }
     let mut response = see_other("/ui/login");
     if let Ok(value) = HeaderValue::from_str(&format!(
@@ -202,23 +199,6 @@ pub async fn logout(
         response.headers_mut().insert(SET_COOKIE, value);
     }
     response
-}
-
-/// Whether the page was asked for on this machine (`localhost`, `127.0.0.1`, `[::1]`),
-/// where browsers keep no Secure cookie over plain HTTP.
-fn loopback(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let name = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .map_or(host, |h| h.trim_start_matches('['))
-    } else {
-        host.split(':').next().unwrap_or(host)
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "::1")
 }
 
 #[cfg(test)]
@@ -239,32 +219,16 @@ mod tests {
     }
 
     #[test]
-    fn sessions_expire_and_end() {
-        let sessions = Sessions::default();
-        let caller = Caller {
-            tenant: "t".into(),
-            scope: auth::Scope::Read,
-            key_id: "k".into(),
-        };
-        let token = sessions.start(caller);
-        assert_eq!(sessions.get(&token).map(|c| c.tenant), Some("t".into()));
-        assert!(sessions.get("forged").is_none());
-        sessions.end(&token);
-        assert!(sessions.get(&token).is_none());
-    }
-
-    #[test]
     fn the_cookie_is_found_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            COOKIE,
-            HeaderValue::from_static("a=1; nextbest_session=abc; b=2"),
-        );
-        assert_eq!(token(&headers).as_deref(), Some("abc"));
-        let mut host = HeaderMap::new();
-        host.insert(HOST, HeaderValue::from_static("127.0.0.1:8080"));
-        assert!(loopback(&host));
-        host.insert(HOST, HeaderValue::from_static("nextbest.example.com"));
-        assert!(!loopback(&host));
+        let issued = new_token();
+        let value = format!("a=1; nextbest_session={issued}; b=2");
+        headers.insert(COOKIE, HeaderValue::from_str(&value).unwrap());
+        assert_eq!(token(&headers), Some(issued));
+        for forged in ["abc", &"g".repeat(64), &"a".repeat(65)] {
+            let value = format!("nextbest_session={forged}");
+            headers.insert(COOKIE, HeaderValue::from_str(&value).unwrap());
+            assert_eq!(token(&headers), None, "{forged}");
+        }
     }
 }

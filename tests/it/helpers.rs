@@ -28,6 +28,8 @@ pub const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/c
 pub struct Backend {
     pub name: &'static str,
     pub store: Store,
+    /// The database's URL, for a test that looks at rows the store does not show.
+    pub url: String,
     pub tenant: String,
     _dir: Option<TempDir>,
 }
@@ -53,6 +55,7 @@ pub async fn sqlite(test: &str) -> Backend {
     Backend {
         name: "sqlite",
         store,
+        url: format!("sqlite://{}", dir.path().join("nextbest.db").display()),
         tenant: unique_tenant(test),
         _dir: Some(dir),
     }
@@ -68,6 +71,7 @@ pub async fn postgres(test: &str) -> Option<Backend> {
         Ok(store) => Some(Backend {
             name: "postgres",
             store,
+            url,
             tenant: unique_tenant(test),
             _dir: None,
         }),

@@ -11,12 +11,13 @@ use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::config::Config;
 use nextbest::model::pipeline;
 use nextbest::nba;
+use nextbest::store::Store;
 use nextbest::synth::SynthParams;
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{config_in, TrainedWorld};
+use crate::helpers::{config_in, TrainedWorld, FIXTURE};
 
 struct Site {
     base: String,
@@ -38,15 +39,28 @@ impl Site {
         r.json().await.unwrap()
     }
 
+    /// POSTs a dashboard form with `cookie` (none when empty), sent from `origin` as a
+    /// browser says it in the `Origin` header (no header when `None`).
+    async fn post(
+        &self,
+        path: &str,
+        cookie: &str,
+        origin: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.client.post(format!("{}{path}", self.base)).form(form);
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send().await.unwrap()
+    }
+
     /// Signs in with `key` and returns the session cookie.
     async fn login(&self, key: &str) -> String {
-        let r = self
-            .client
-            .post(format!("{}/ui/login", self.base))
-            .form(&[("key", key), ("next", "/ui")])
-            .send()
-            .await
-            .unwrap();
+        let r = self.sign_in(key).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert_eq!(r.headers()["location"], "/ui");
         let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -54,6 +68,12 @@ impl Site {
             assert!(cookie.contains(attribute), "{cookie}");
         }
         cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// POSTs the sign-in form with `key`, from the dashboard's own origin.
+    async fn sign_in(&self, key: &str) -> reqwest::Response {
+        let form = [("key", key), ("next", "/ui")];
+        self.post("/ui/login", "", Some(&self.base), &form).await
     }
 
     async fn page(&self, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -173,13 +193,7 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
     let (status, login) = site.page("", "/ui/login?next=%2Fui").await;
     assert_eq!(status, StatusCode::OK);
     assert!(login.contains("name=\"key\"") && !login.contains("forecast-chart"));
-    let r = site
-        .client
-        .post(format!("{}/ui/login", site.base))
-        .form(&[("key", "nbk_0000000000000000_wrong")])
-        .send()
-        .await
-        .unwrap();
+    let r = site.sign_in("nbk_0000000000000000_wrong").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().get("set-cookie").is_none());
     assert!(r.text().await.unwrap().contains("role=\"alert\""));
@@ -255,25 +269,15 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
     // A read-only key may look but not record.
     let read_cookie = site.login(&site.reader).await;
     let r = site
-        .client
-        .post(format!("{}/ui/feedback", site.base))
-        .header("cookie", &read_cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post("/ui/feedback", &read_cookie, Some(&site.base), &form)
+        .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let stored = site.api(&format!("/v1/feedback?plan_id={plan}")).await;
     assert!(stored["items"].as_array().unwrap().is_empty(), "{stored}");
 
     let r = site
-        .client
-        .post(format!("{}/ui/feedback", site.base))
-        .header("cookie", &cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .post("/ui/feedback", &cookie, Some(&site.base), &form)
+        .await;
     if r.status() != StatusCode::SEE_OTHER {
         panic!(
             "feedback refused: {} {}",
@@ -320,16 +324,536 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
 
     // Signing out ends the session.
     let r = site
-        .client
-        .post(format!("{}/ui/logout", site.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+        .post("/ui/logout", &cookie, Some(&site.base), &[])
+        .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (status, _) = site.page(&cookie, "/ui").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// The CSV fixture in a SQLite file of its own, with an admin and a read key of its
+/// tenant; servers over it can be stopped and started again on the same file.
+struct Fixture {
+    db: crate::helpers::Backend,
+    config: Config,
+    admin: String,
+    reader: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A dashboard server over a fixture's store on 127.0.0.1:0, until [`Running::stop`].
+struct Running {
+    site: Site,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn fixture(test: &str) -> Fixture {
+    let db = crate::helpers::sqlite(test).await;
+    db.import(
+        std::path::Path::new(FIXTURE),
+        &nextbest::import::ImportOptions::default(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &db.tenant);
+    let key = |scope| {
+        let (store, tenant) = (db.store.clone(), db.tenant.clone());
+        async move {
+            auth::create_key(&store, &tenant, scope, None)
+                .await
+                .unwrap()
+                .key
+        }
+    };
+    Fixture {
+        admin: key(auth::Scope::Admin).await,
+        reader: key(auth::Scope::Read).await,
+        db,
+        config,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    /// Serves the dashboard over the fixture's file, opened afresh as a new process
+    /// would (a stopped server closes its store).
+    async fn serve(&self, options: ServeOptions) -> Running {
+        let store = Store::open_data_dir(self.db.data_dir()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let site = Site {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            client: Client::builder().redirect(Policy::none()).build().unwrap(),
+            admin: self.admin.clone(),
+            reader: self.reader.clone(),
+        };
+        let state = AppState::new(store, self.config.clone(), options);
+        let app = nextbest::web::app(state.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(api::serve_app(listener, state, app, async {
+            let _ = stopped.await;
+        }));
+        Running { site, stop, task }
+    }
+
+    /// The fixture's feedback rows, by response.
+    async fn feedback(&self) -> BTreeMap<String, i64> {
+        self.db
+            .store
+            .counts(&self.db.tenant)
+            .await
+            .unwrap()
+            .feedback
+    }
+}
+
+impl Running {
+    /// Stops the server, which closes its store.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A manager's button on a plan of the fixture, answering `response`.
+fn feedback_form(response: &str) -> [(&str, &str); 5] {
+    [
+        ("recommendation_id", "r-web-1"),
+        ("plan_id", "acme-2025h2"),
+        ("kind", "partner_lunch"),
+        ("response", response),
+        ("back", "/ui/managers/ann"),
+    ]
+}
+
+/// Where a 303 points.
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_session_survives_a_restart() {
+    let fx = fixture("web-restart").await;
+    let first = fx.serve(ServeOptions::default()).await;
+    let cookie = first.site.login(&fx.admin).await;
+    let (status, body) = first.site.page(&cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    first.stop().await;
+
+    // Another process on the same file honours the same cookie.
+    let second = fx.serve(ServeOptions::default()).await;
+    let (status, body) = second.site.page(&cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK, "after a restart: {body}");
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_key_ends_its_dashboard_sessions_at_once() {
+    let fx = fixture("web-revoke").await;
+    let running = fx.serve(ServeOptions::default()).await;
+    let site = &running.site;
+    let cookie = site.login(&fx.admin).await;
+    // A manager's button, sent from the dashboard with the session.
+    let press = |response: &'static str| {
+        let form = feedback_form(response);
+        let (site, cookie) = (&site, &cookie);
+        async move {
+            let r = site
+                .post("/ui/feedback", cookie, Some(&site.base), &form)
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{response}");
+            location(&r)
+        }
+    };
+    let to = press("accepted").await;
+    assert!(to.starts_with("/ui/managers/ann?saved="), "{to}");
+    assert_eq!(
+        fx.feedback().await,
+        BTreeMap::from([("accepted".into(), 1)])
+    );
+
+    // Revoked as `nextbest keys revoke` does, from a process of its own: the very next
+    // view is the sign-in form, and a button stores nothing.
+    let key_id = fx.admin.split('_').nth(1).unwrap();
+    assert!(fx
+        .db
+        .store
+        .revoke_api_key(&fx.db.tenant, key_id, chrono::Utc::now())
+        .await
+        .unwrap());
+    let r = site
+        .client
+        .get(format!("{}/ui", site.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/ui/login?next=%2Fui");
+    let to = press("dismissed").await;
+    assert!(to.starts_with("/ui/login?next="), "{to}");
+    assert_eq!(
+        fx.feedback().await,
+        BTreeMap::from([("accepted".into(), 1)])
+    );
+    // ... and the revoked key cannot start a new session either.
+    let r = site.sign_in(&fx.admin).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    running.stop().await;
+}
+
+/// The headers every `/ui` answer carries, whatever its status.
+fn assert_secure_headers(r: &reqwest::Response, what: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"))
+        .to_str()
+        .unwrap();
+    for directive in [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(directive), "{what}: {csp}");
+    }
+    assert!(!csp.contains("script-src"), "{what}: {csp}");
+    assert_eq!(
+        h.get("x-content-type-options").unwrap(),
+        "nosniff",
+        "{what}"
+    );
+    assert_eq!(h.get("cache-control").unwrap(), "no-store", "{what}");
+    assert_eq!(h.get("referrer-policy").unwrap(), "same-origin", "{what}");
+    // Only the digest preview may be framed, and only by the dashboard itself.
+    let (frame_ancestors, x_frame) = if what.ends_with("/digest") {
+        ("frame-ancestors 'self'", "SAMEORIGIN")
+    } else {
+        ("frame-ancestors 'none'", "DENY")
+    };
+    assert!(csp.contains(frame_ancestors), "{what}: {csp}");
+    assert_eq!(h.get("x-frame-options").unwrap(), x_frame, "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_answer_carries_the_security_headers() {
+    let fx = fixture("web-headers").await;
+    let running = fx.serve(ServeOptions::default()).await;
+    let site = &running.site;
+    let get = |path: &str, cookie: &str| {
+        let request = site.client.get(format!("{}{path}", site.base));
+        let request = if cookie.is_empty() {
+            request
+        } else {
+            request.header("cookie", cookie)
+        };
+        async move { request.send().await.unwrap() }
+    };
+    for (path, status) in [
+        ("/ui", 303),
+        ("/ui/login", 200),
+        ("/ui/partners/acme/digest", 303),
+    ] {
+        let r = get(path, "").await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_secure_headers(&r, &format!("GET {path}, signed out"));
+    }
+    let r = site.sign_in("nbk_wrong").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_secure_headers(&r, "POST /ui/login with a wrong key");
+    let r = site.sign_in(&fx.admin).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_secure_headers(&r, "POST /ui/login");
+    let cookie = site.login(&fx.admin).await;
+    for (path, status) in [
+        ("/ui", 200),
+        ("/ui/partners/acme", 200),
+        ("/ui/partners/acme/digest", 200),
+        ("/ui/partners/nobody", 404),
+        ("/ui/no-such-page", 404),
+    ] {
+        let r = get(path, &cookie).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_secure_headers(&r, &format!("GET {path}"));
+        if path == "/ui/partners/acme" {
+            // The page frames its digest preview, and nothing else.
+            let csp = r.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("frame-src 'self'"), "{csp}");
+        }
+    }
+    let r = site
+        .post(
+            "/ui/feedback",
+            &cookie,
+            Some("https://evil.example"),
+            &feedback_form("accepted"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_secure_headers(&r, "POST /ui/feedback from another site");
+    let r = site
+        .post(
+            "/ui/feedback",
+            &cookie,
+            Some(&site.base),
+            &[("plan_id", "x")],
+        )
+        .await;
+    assert!(r.status().is_client_error(), "{:?}", r.status());
+    assert_secure_headers(&r, "POST /ui/feedback with a broken form");
+    let r = site
+        .post("/ui/logout", &cookie, Some(&site.base), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_secure_headers(&r, "POST /ui/logout");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_forms_sent_from_elsewhere_are_refused_and_change_nothing() {
+    let fx = fixture("web-origin").await;
+    let running = fx.serve(ServeOptions::default()).await;
+    let site = &running.site;
+    let refused = |r: reqwest::Response, what: &'static str| async move {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what}");
+        assert!(r.headers().get("set-cookie").is_none(), "{what}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("role=\"alert\""), "{what}: {body}");
+        assert!(body.contains("nothing was changed"), "{what}: {body}");
+        body
+    };
+
+    // Signing in from another site starts no session.
+    let r = site
+        .post(
+            "/ui/login",
+            "",
+            Some("https://evil.example"),
+            &[("key", fx.admin.as_str())],
+        )
+        .await;
+    let body = refused(r, "login from another site").await;
+    assert!(body.contains("https://evil.example"), "{body}");
+
+    let cookie = site.login(&fx.admin).await;
+    let form = feedback_form("accepted");
+    // A button's POST with these `(name, value)` headers besides the session cookie.
+    let send = |headers: &[(&str, &str)], form: &[(&str, &str)]| {
+        let mut request = site
+            .client
+            .post(format!("{}/ui/feedback", site.base))
+            .header("cookie", &cookie)
+            .form(form);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let port: u16 = site.base.rsplit(':').next().unwrap().parse().unwrap();
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1).max(1));
+    for (headers, what) in [
+        (vec![("origin", "https://evil.example")], "a foreign Origin"),
+        (vec![("origin", "null")], "an opaque Origin"),
+        (vec![("origin", other_port.as_str())], "another port"),
+        (
+            vec![
+                ("origin", "https://evil.example"),
+                ("referer", site.base.as_str()),
+            ],
+            "a foreign Origin with our Referer",
+        ),
+        (
+            vec![("referer", "https://evil.example/ui/managers/ann")],
+            "a foreign Referer",
+        ),
+        (vec![], "neither Origin nor Referer"),
+    ] {
+        let body = refused(send(&headers, &form).await, what).await;
+        if headers.is_empty() {
+            assert!(body.contains("Origin"), "{body}");
+        }
+    }
+    assert_eq!(fx.feedback().await, BTreeMap::new());
+
+    // Signing out from another site leaves the session as it was.
+    let r = site
+        .post("/ui/logout", &cookie, Some("https://evil.example"), &[])
+        .await;
+    refused(r, "logout from another site").await;
+    let (status, _) = site.page(&cookie, "/ui").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The dashboard's own pages: by Origin, or by Referer when a browser sends no Origin.
+    let r = send(&[("origin", site.base.as_str())], &form).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let referer = format!("{}/ui/managers/ann", site.base);
+    let r = send(
+        &[("referer", referer.as_str())],
+        &feedback_form("dismissed"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        fx.feedback().await,
+        BTreeMap::from([("accepted".into(), 1), ("dismissed".into(), 1)])
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_is_secure_as_the_server_is_deployed_whatever_the_host_header_says() {
+    let fx = fixture("web-secure").await;
+    for (secure_cookies, host) in [(true, "localhost"), (false, "nextbest.example.com")] {
+        let options = ServeOptions {
+            secure_cookies,
+            ..ServeOptions::default()
+        };
+        let running = fx.serve(options).await;
+        let site = &running.site;
+        let port = site.base.rsplit(':').next().unwrap();
+        let host = format!("{host}:{port}");
+        let r = site
+            .client
+            .post(format!("{}/ui/login", site.base))
+            .header("host", &host)
+            .header("origin", format!("http://{host}"))
+            .form(&[("key", fx.admin.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "Host {host}");
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(
+            cookie.split(';').any(|a| a.trim() == "Secure"),
+            secure_cookies,
+            "secure_cookies = {secure_cookies}, Host {host}: {cookie}"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_sessions_expire_end_and_go_with_their_key_on_every_backend() {
+    use chrono::{Duration, Utc};
+    use nextbest::store::NewSession;
+    use sha2::{Digest, Sha256};
+
+    sqlx::any::install_default_drivers();
+    for db in crate::helpers::backends("web-session-store").await {
+        let name = db.name;
+        let key = auth::create_key(&db.store, &db.tenant, auth::Scope::Write, None)
+            .await
+            .unwrap();
+        let t0 = Utc::now();
+        let digest = |token: &str| hex::encode(Sha256::digest(token.as_bytes()));
+        let (a, b, c, d) = (digest("a"), digest("b"), digest("c"), digest("d"));
+        let session = |token_sha256, created_at| NewSession {
+            token_sha256,
+            tenant_id: &db.tenant,
+            key_id: &key.key_id,
+            created_at,
+            expires_at: created_at + Duration::hours(12),
+        };
+        let lookup = |token_sha256: &str, at| {
+            let (store, token_sha256) = (db.store.clone(), token_sha256.to_owned());
+            async move {
+                store
+                    .dashboard_session_key(&token_sha256, at)
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // A session is its key row as it is now, until it expires.
+        assert!(db
+            .store
+            .start_dashboard_session(&session(&a, t0))
+            .await
+            .unwrap());
+        let row = lookup(&a, t0).await.unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            (
+                row.tenant_id.as_str(),
+                row.key_id.as_str(),
+                row.scope.as_str()
+            ),
+            (db.tenant.as_str(), key.key_id.as_str(), "write"),
+            "{name}"
+        );
+        assert!(lookup(&a, t0 + Duration::hours(12) - Duration::seconds(1))
+            .await
+            .is_some());
+        assert!(
+            lookup(&a, t0 + Duration::hours(12)).await.is_none(),
+            "{name}"
+        );
+        assert!(lookup(&digest("forged"), t0).await.is_none(), "{name}");
+        let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+        sqlx::query("UPDATE api_keys SET scope = 'read' WHERE key_id = $1")
+            .bind(&key.key_id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(lookup(&a, t0).await.unwrap().scope, "read", "{name}");
+
+        // Signing out ends it; again is no error.
+        db.store.end_dashboard_session(&a).await.unwrap();
+        db.store.end_dashboard_session(&a).await.unwrap();
+        assert!(lookup(&a, t0).await.is_none(), "{name}");
+
+        // A sign-in deletes the tenant's expired sessions.
+        assert!(db
+            .store
+            .start_dashboard_session(&session(&b, t0))
+            .await
+            .unwrap());
+        let later = t0 + Duration::hours(13);
+        assert!(db
+            .store
+            .start_dashboard_session(&session(&c, later))
+            .await
+            .unwrap());
+        assert!(
+            lookup(&b, t0).await.is_none(),
+            "{name}: the expired row is gone"
+        );
+
+        // Another tenant cannot open a session with this key.
+        let elsewhere = NewSession {
+            tenant_id: "another-tenant",
+            ..session(&d, later)
+        };
+        assert!(!db.store.start_dashboard_session(&elsewhere).await.unwrap());
+
+        // Revoking the key deletes its sessions with it, and opens no new one.
+        let rows = |pool: sqlx::AnyPool, key_id: String| async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM dashboard_sessions WHERE key_id = $1",
+            )
+            .bind(key_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        };
+        assert_eq!(rows(pool.clone(), key.key_id.clone()).await, 1, "{name}");
+        assert!(db
+            .store
+            .revoke_api_key(&db.tenant, &key.key_id, later)
+            .await
+            .unwrap());
+        assert_eq!(rows(pool.clone(), key.key_id.clone()).await, 0, "{name}");
+        assert!(lookup(&c, later).await.is_none(), "{name}");
+        assert!(!db
+            .store
+            .start_dashboard_session(&session(&d, later))
+            .await
+            .unwrap());
+        assert_eq!(rows(pool.clone(), key.key_id.clone()).await, 0, "{name}");
+        pool.close().await;
+    }
 }
