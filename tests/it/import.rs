@@ -394,3 +394,56 @@ async fn the_committed_sample_is_reproducible_and_imports() {
     db.import(&sample, &ImportOptions::default()).await.unwrap();
     assert_eq!(db.counts().await.partners, 500);
 }
+
+/// Issue 15, finding 13: the csv crate ends a record at the `\r` of a CRLF and counts the
+/// `\n` with the next record, so in a CRLF file (Excel's, Python's and most CRM exports'
+/// default) every row was named one line too early, and with lone-CR endings every row
+/// was on line 1.
+#[tokio::test]
+async fn a_bad_row_is_named_by_the_same_line_whatever_the_line_endings() {
+    let db = sqlite("line_endings").await;
+    for (ending, name) in [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")] {
+        let (_keep, dir) = fixture_with("plans.csv", |t| {
+            t.replacen(
+                "2025-07-01,2025-12-31,active",
+                "2025-13-01,2025-12-31,active",
+                1,
+            )
+            .replace('\n', ending)
+        });
+        let err = db
+            .import(&dir, &ImportOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("plans.csv:3:3: \"2025-13-01\": start_date"),
+            "{name}: {err}"
+        );
+    }
+}
+
+/// A quoted cell may hold line breaks and blank lines are skipped, but both are lines of
+/// the file: the error names the line an editor shows. The csv crate's own count took a
+/// record's line from before the blank lines it skipped, even with LF endings.
+#[tokio::test]
+async fn lines_are_counted_across_quoted_line_breaks_and_blank_lines() {
+    let db = sqlite("quoted_lines").await;
+    for (ending, name) in [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")] {
+        let (_keep, dir) = fixture_with("partners.csv", |t| {
+            // acme's name spans lines 2 and 3, line 4 is blank, globex is on line 5.
+            t.replacen("\"Acme, Inc.\"", "\"Acme,\nInc.\"", 1)
+                .replacen("globex,Globex,msp", "\nglobex,Globex,retailer", 1)
+                .replace('\n', ending)
+        });
+        let err = db
+            .import(&dir, &ImportOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("partners.csv:5:3: \"retailer\": partner_type"),
+            "{name}: {err}"
+        );
+    }
+}
