@@ -158,7 +158,9 @@ impl References {
     fn of(entity: &str, body: &[u8]) -> Self {
         let keys: &[&str] = match entity {
             "plans" => &["partner_id"],
-            "key_results" | "feedback" => &["plan_id"],
+            // A key result's own id too: the store's plan for it must be the row's.
+            "key_results" => &["plan_id", "kr_id"],
+            "feedback" => &["plan_id"],
             "kr_progress" => &["kr_id"],
             "activities" => &["plan_id", "kr_id"],
             _ => &[],
@@ -170,6 +172,12 @@ impl References {
         for line in body.split(|b| *b == b'\n') {
             if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(line) {
                 refs.collect(keys, &object);
+                if entity == "plans" {
+                    let nested = object.get(KEY_RESULTS).and_then(Value::as_array);
+                    for kr in nested.into_iter().flatten().filter_map(Value::as_object) {
+                        refs.collect(&["kr_id"], kr);
+                    }
+                }
             }
         }
         refs
@@ -319,7 +327,7 @@ mod tests {
         KnownIds {
             partners: ["acme".to_owned()].into(),
             plans: ["p1".to_owned()].into(),
-            key_results: ["k1".to_owned()].into(),
+            key_results: [("k1".to_owned(), "p1".to_owned())].into(),
             ..KnownIds::default()
         }
     }

@@ -447,3 +447,55 @@ async fn lines_are_counted_across_quoted_line_breaks_and_blank_lines() {
         );
     }
 }
+
+/// Issue 15, finding 11, for `nextbest import`: a key result the store holds under
+/// another plan is refused with its line, and nothing is written; with `skip_invalid`
+/// only that row is left out.
+#[tokio::test]
+async fn an_import_refuses_a_key_result_of_another_plan_with_its_line() {
+    for db in backends("kr_moves_import").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let before = db.counts().await;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("partners.csv"), "partner_id\n").unwrap();
+        std::fs::write(
+            p.join("plans.csv"),
+            "plan_id,partner_id,start_date,end_date,status\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("key_results.csv"),
+            "kr_id,plan_id,target\nacme-h2-new,acme-2025h2,10\nacme-h1-rev,acme-2025h2,5\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("activities.csv"), "plan_id,kind,date\n").unwrap();
+
+        let err = db.import(p, &ImportOptions::default()).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "key_results.csv:3:1: \"acme-h1-rev\": kr_id belongs to plan `acme-2025h1`"
+            ),
+            "{} {err}",
+            db.name
+        );
+        assert_eq!(db.counts().await, before, "nothing written ({})", db.name);
+
+        let summary = db.import(p, &skip()).await.unwrap();
+        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        assert_eq!(summary.rejected[0].line, 3);
+        assert_eq!(db.counts().await.key_results, before.key_results + 1);
+        let h1 = db
+            .store
+            .key_results_of(&db.tenant, "acme-2025h1")
+            .await
+            .unwrap();
+        assert!(
+            h1.iter().any(|k| k.kr_id.as_str() == "acme-h1-rev"),
+            "the key result stays where it was ({})",
+            db.name
+        );
+    }
+}
