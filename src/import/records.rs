@@ -372,6 +372,36 @@ mod tests {
         assert!(r.rule.starts_with("not a JSON object"), "{}", r.rule);
     }
 
+    /// Found by `tests/it/fuzz.rs`: a line that is valid JSON but no object was named at
+    /// column 0 (serde's "expected a map" points before the value), and leading blanks
+    /// shifted every column, as the line was trimmed before parsing.
+    #[test]
+    fn a_bad_json_line_is_named_by_its_column_in_the_raw_line() {
+        let column = |body: &[u8]| {
+            rejection(read_records(
+                "partners",
+                "body",
+                body,
+                &ImportOptions::default(),
+                &known(),
+            ))
+            .column
+            .clone()
+        };
+        // The fuzzer's input: valid JSON up to the bad escape `\a`, no object.
+        assert_eq!(column(b"[{\".1}\\a;\n"), "8");
+        assert_eq!(column(b"[1, 2]"), "1");
+        assert_eq!(column(b"   \"x\"\r\n"), "4");
+        assert_eq!(column(b"  {\"tier\": }"), "12");
+        assert_eq!(column(b"\xef\xbb\xbf{\"tier\": }"), "13", "a BOM counts");
+        let out = read("partners", "\u{feff}{\"partner_id\":\"a\"}\n").unwrap();
+        assert_eq!(
+            out.dataset.partners.len(),
+            1,
+            "a BOM is no part of the first line"
+        );
+    }
+
     #[test]
     fn an_unknown_entity_is_its_own_error() {
         assert!(matches!(

@@ -360,21 +360,33 @@ impl<'a> RowReader<'a> {
                         "not valid UTF-8",
                     ))
                 })?;
-                let text = text.trim();
-                if text.is_empty() {
+                // A BOM starts many Windows exports; columns still count its bytes.
+                let bom = if line == 1 && text.starts_with('\u{feff}') {
+                    3
+                } else {
+                    0
+                };
+                let text = text.get(bom..).unwrap_or_default().trim_end();
+                if text.trim_start().is_empty() {
                     continue;
                 }
-                let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-                    .map_err(|e| {
-                        RowError::Row(Rejection::new(
-                            &self.file,
-                            line,
-                            &e.column().to_string(),
-                            None,
-                            "",
-                            &format!("not a JSON object: {e}"),
-                        ))
-                    })?;
+                let reject = |column: usize, rule: String| {
+                    let column = (bom + column).to_string();
+                    RowError::Row(Rejection::new(&self.file, line, &column, None, "", &rule))
+                };
+                // A `Value` first, then the object: serde's own "expected a map" names
+                // column 0, the byte before the value.
+                let object = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(object)) => object,
+                    Ok(other) => {
+                        let at = text.len() - text.trim_start().len() + 1;
+                        return Err(reject(
+                            at,
+                            format!("not a JSON object: {}", json_kind(&other)),
+                        ));
+                    }
+                    Err(e) => return Err(reject(e.column(), format!("not a JSON object: {e}"))),
+                };
                 object_row(
                     &self.file,
                     line,
@@ -480,6 +492,19 @@ fn set_cell(
 pub enum RowError {
     Row(Rejection),
     Fatal(ImportError),
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// A JSON value as the text a CSV cell would hold. Arrays become `;`-sets.
