@@ -183,11 +183,17 @@ impl References {
         refs
     }
 
+    /// Only ids that parse are looked up: the rest are refused by validation with their
+    /// line, and one with U+0000 in it would fail the lookup itself on PostgreSQL, a 500
+    /// (found by `tests/it/fuzz.rs`).
     fn collect(&mut self, keys: &[&str], object: &serde_json::Map<String, Value>) {
         for key in keys {
             let Some(Value::String(id)) = object.get(*key) else {
                 continue;
             };
+            if Id::parse(id).is_err() {
+                continue;
+            }
             let set = match *key {
                 "partner_id" => &mut self.partners,
                 "plan_id" => &mut self.plans,
@@ -507,6 +513,14 @@ mod tests {
         );
         assert_eq!(refs.plans(), ["p1"]);
         assert_eq!(refs.key_results(), ["k1"]);
+        let bad = References::of(
+            "activities",
+            b"{\"plan_id\":\"p\\u0000\",\"kr_id\":\"k 1\"}",
+        );
+        assert!(
+            bad.plans.is_empty() && bad.key_results.is_empty(),
+            "{bad:?}"
+        );
         assert!(References::of("partners", b"{\"partner_id\":\"a\"}")
             .partners
             .is_empty());

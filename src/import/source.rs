@@ -330,6 +330,16 @@ impl<'a> RowReader<'a> {
                         .iter()
                         .map(|cell| (!cell.is_empty()).then(|| cell.to_owned())),
                 );
+                let nul = row.cells.iter().enumerate().find_map(|(i, cell)| {
+                    cell.as_deref().filter(|c| c.contains('\0')).map(|c| (i, c))
+                });
+                if let Some((i, cell)) = nul {
+                    let field = self.columns.get(i).map(String::as_str);
+                    let column = (i + 1).to_string();
+                    return Err(RowError::Row(Rejection::new(
+                        &self.file, row.line, &column, field, cell, NUL_RULE,
+                    )));
+                }
                 Ok(Some(()))
             }
             Inner::Jsonl(jsonl) => loop {
@@ -507,13 +517,28 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Why a text with U+0000 in it is refused: PostgreSQL's text cannot hold it, so it would
+/// be a 500 there (and a value no export could round-trip anywhere). Found by
+/// `tests/it/fuzz.rs` running against PostgreSQL.
+const NUL_RULE: &str = "must not contain the NUL character (U+0000)";
+
 /// A JSON value as the text a CSV cell would hold. Arrays become `;`-sets.
 fn json_cell(value: &serde_json::Value) -> Result<Option<String>, &'static str> {
     use serde_json::Value;
+    let no_nul = |s: &str| {
+        if s.contains('\0') {
+            Err(NUL_RULE)
+        } else {
+            Ok(())
+        }
+    };
     Ok(match value {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => {
+            no_nul(s)?;
+            Some(s.clone())
+        }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Array(items) => {
@@ -521,7 +546,9 @@ fn json_cell(value: &serde_json::Value) -> Result<Option<String>, &'static str> 
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect();
-            Some(parts.ok_or("a list must hold only strings")?.join(";"))
+            let parts = parts.ok_or("a list must hold only strings")?;
+            parts.iter().try_for_each(|p| no_nul(p))?;
+            Some(parts.join(";"))
         }
         Value::Object(_) => return Err("nested objects are not allowed"),
     })

@@ -499,3 +499,23 @@ async fn an_import_refuses_a_key_result_of_another_plan_with_its_line() {
         );
     }
 }
+
+/// The CSV side of the NUL rule: PostgreSQL cannot store U+0000, so an import refuses it
+/// with its place rather than failing in the write.
+#[tokio::test]
+async fn a_csv_cell_with_a_nul_character_is_refused_with_its_place() {
+    for db in backends("nul_csv").await {
+        let (_keep, dir) = fixture_with("partners.csv", |t| t.replacen("Globex", "Glo\0bex", 1));
+        let err = db
+            .import(&dir, &ImportOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("partners.csv:3:2: \"Glo\\0bex\": name must not contain the NUL"),
+            "{} {err}",
+            db.name
+        );
+        assert_eq!(db.counts().await.partners, 0, "{}", db.name);
+    }
+}

@@ -502,6 +502,57 @@ async fn a_key_result_given_under_two_plans_in_one_body_is_a_duplicate() {
     }
 }
 
+/// Found by the sync property test on PostgreSQL: a text with U+0000 in it was accepted
+/// by validation and refused by PostgreSQL's text type, a 500 (SQLite stored it), and an
+/// id with one failed the id lookup before validation. It is a rejection naming the
+/// field, on both back ends, and nothing is written.
+#[tokio::test]
+async fn a_text_with_a_nul_character_is_refused_on_both_back_ends() {
+    let cases = [
+        (
+            "partners",
+            r#"{"partner_id":"p-nul","name":"x\u0000y"}"#,
+            "name",
+        ),
+        (
+            "partners",
+            r#"{"partner_id":"p-nul","attributes":{"focus":"a\u0000"}}"#,
+            "attributes.focus",
+        ),
+        (
+            "plans",
+            r#"{"plan_id":"acme-2025h1","partner_id":"acme","start_date":"2025-01-01","end_date":"2025-06-30","status":"closed","key_results":[{"kr_id":"acme-h1-rev","unit":"\u0000"}]}"#,
+            "key_results[0].unit",
+        ),
+        (
+            "actions",
+            r#"{"kind":"webinar","stages":["onboard","\u0000"]}"#,
+            "stages",
+        ),
+        // The id lookup before validation failed on this one: a 500 on PostgreSQL.
+        (
+            "activities",
+            r#"{"plan_id":"acme-2025h1\u0000","kind":"qbr","date":"2025-02-01"}"#,
+            "plan_id",
+        ),
+    ];
+    for db in backends("nul").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let counts = db.counts().await;
+        for (entity, body, column) in cases {
+            let err = sync(&db, entity, body).await.unwrap_err();
+            let ImportError::Invalid(r) = &err else {
+                panic!("{} {entity}: expected a rejection, got {err:?}", db.name);
+            };
+            assert_eq!(r.column, column, "{} {entity}: {r}", db.name);
+            assert!(r.rule.contains("NUL"), "{r}");
+        }
+        assert_eq!(db.counts().await, counts, "{}", db.name);
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_entity_is_refused_before_anything_is_read() {
     for db in backends("records_entity").await {
