@@ -6,6 +6,7 @@ mod api;
 mod delivery;
 mod digest;
 mod durability;
+mod fuzz;
 mod helpers;
 mod import;
 mod model;
