@@ -145,6 +145,13 @@ impl Server {
         decode(response).await
     }
 
+    /// `POST /v1/bulk/{entity}` with an NDJSON body, as the writer.
+    async fn bulk(&self, entity: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let path = format!("/v1/bulk/{entity}");
+        self.raw(&self.writer, &path, "application/x-ndjson", body)
+            .await
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -202,14 +209,7 @@ async fn bulk_load(server: &Server, data: &Dataset) {
         ("activities", ndjson(&data.activities)),
     ];
     for (entity, body) in parts {
-        let (status, value) = server
-            .raw(
-                &server.writer,
-                &format!("/v1/bulk/{entity}"),
-                "application/x-ndjson",
-                body,
-            )
-            .await;
+        let (status, value) = server.bulk(entity, body).await;
         assert_eq!(status, StatusCode::OK, "{entity}: {value}");
     }
 }
@@ -778,14 +778,7 @@ async fn a_key_result_of_another_plan_is_a_conflict_and_changes_nothing() {
         ("plans", ndjson(&[pl3]), 1),
     ];
     for (entity, body, line) in bodies {
-        let (status, value) = server
-            .raw(
-                &server.writer,
-                &format!("/v1/bulk/{entity}"),
-                "application/x-ndjson",
-                body,
-            )
-            .await;
+        let (status, value) = server.bulk(entity, body).await;
         assert_eq!(status, StatusCode::CONFLICT, "{entity}: {value}");
         assert_eq!(problem(&value), "conflict", "{value}");
         assert_eq!(value["line"], line, "{entity}: {value}");

@@ -14,11 +14,9 @@
 use std::path::Path;
 
 use nextbest::api::error::ApiError;
-use nextbest::domain::dataset::columns::{
-    ACTION_COLUMNS, ACTIVITY_COLUMNS, FEEDBACK_COLUMNS, KEY_RESULT_COLUMNS, KR_PROGRESS_COLUMNS,
-    PARTNER_COLUMNS, PLAN_COLUMNS,
+use nextbest::import::{
+    self, known_columns, ImportError, ImportOptions, KnownIds, Rejection, ENTITIES,
 };
-use nextbest::import::{self, ImportError, ImportOptions, KnownIds, Rejection, ENTITIES};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use serde_json::{Map, Value};
@@ -34,19 +32,6 @@ fn config() -> Config {
     Config {
         cases,
         ..Config::default()
-    }
-}
-
-fn columns(entity: &str) -> &'static [&'static str] {
-    match entity {
-        "partners" => PARTNER_COLUMNS,
-        "plans" => PLAN_COLUMNS,
-        "key_results" => KEY_RESULT_COLUMNS,
-        "kr_progress" => KR_PROGRESS_COLUMNS,
-        "activities" => ACTIVITY_COLUMNS,
-        "actions" => ACTION_COLUMNS,
-        "feedback" => FEEDBACK_COLUMNS,
-        other => panic!("no entity {other}"),
     }
 }
 
@@ -356,7 +341,7 @@ struct CsvFile {
 fn csv_file() -> impl Strategy<Value = CsvFile> {
     entity()
         .prop_flat_map(|entity| {
-            let all = columns(entity).to_vec();
+            let all = known_columns(entity).to_vec();
             let header = prop_oneof![
                 3 => Just(all.clone()).prop_shuffle(),
                 1 => prop::sample::subsequence(all.clone(), 1..=all.len()).prop_shuffle(),
@@ -442,13 +427,13 @@ fn json_value(key: &'static str) -> BoxedStrategy<Value> {
     ];
     match key {
         "key_results" => prop_oneof![
-            3 => prop::collection::vec(json_object(KEY_RESULT_COLUMNS), 0..3)
+            3 => prop::collection::vec(json_object(known_columns("key_results").to_vec()), 0..3)
                 .prop_map(|items| Value::Array(items.into_iter().map(Value::Object).collect())),
             1 => leaf,
         ]
         .boxed(),
         "attributes" => prop_oneof![
-            3 => json_object(&["crm_score", "focus", "tier", "partner_id"]).prop_map(Value::Object),
+            3 => json_object(vec!["crm_score", "focus", "tier", "partner_id"]).prop_map(Value::Object),
             1 => leaf,
         ]
         .boxed(),
@@ -457,8 +442,7 @@ fn json_value(key: &'static str) -> BoxedStrategy<Value> {
 }
 
 /// An object with some of `keys` (and now and then an unknown one) set to tricky values.
-fn json_object(keys: &'static [&'static str]) -> BoxedStrategy<Map<String, Value>> {
-    let mut all: Vec<&'static str> = keys.to_vec();
+fn json_object(mut all: Vec<&'static str>) -> BoxedStrategy<Map<String, Value>> {
     all.push("budget");
     prop::sample::subsequence(all.clone(), 0..=all.len())
         .prop_flat_map(|keys| {
@@ -471,36 +455,14 @@ fn json_object(keys: &'static [&'static str]) -> BoxedStrategy<Map<String, Value
 
 /// The keys a body of `entity` may carry: a file's columns, and what the API's GET
 /// answers beside them.
-fn body_keys(entity: &str) -> &'static [&'static str] {
+fn body_keys(entity: &str) -> Vec<&'static str> {
+    let mut keys = known_columns(entity).to_vec();
     match entity {
-        "partners" => &[
-            "partner_id",
-            "name",
-            "partner_type",
-            "roles",
-            "tier",
-            "nps",
-            "employees",
-            "partner_since",
-            "manager_id",
-            "trust_reliability",
-            "score_capability",
-            "attributes",
-            "crm_score",
-        ],
-        "plans" => &[
-            "plan_id",
-            "partner_id",
-            "start_date",
-            "end_date",
-            "name",
-            "template",
-            "status",
-            "owner_id",
-            "key_results",
-        ],
-        other => columns(other),
+        "partners" => keys.extend(["attributes", "crm_score"]),
+        "plans" => keys.push("key_results"),
+        _ => {}
     }
+    keys
 }
 
 /// Plausible NDJSON of one entity: objects, blank lines, the odd line that is no object,
@@ -620,7 +582,7 @@ fn json_column_is_inside(r: &Rejection, entity: &str, line: &str) -> Result<(), 
         Err(_) => {
             let key = r.column.split(['.', '[']).next().unwrap_or_default();
             prop_assert!(
-                line.contains(&format!("\"{key}\"")) || columns(entity).contains(&key),
+                line.contains(&format!("\"{key}\"")) || known_columns(entity).contains(&key),
                 "{r} in {line:?}"
             );
         }
@@ -655,13 +617,13 @@ proptest! {
         ending in ending(),
         body in bytes(),
     ) {
-        let header = columns(entity).join(",");
+        let header = known_columns(entity).join(",");
         let mut text = format!("{header}{ending}").into_bytes();
         text.extend(&body);
         let name = format!("{entity}.csv");
         let dir = dataset_with(entity, &name, &text);
         let lines = breaks(&text) + 1;
-        let header: Vec<String> = columns(entity).iter().map(|c| (*c).to_owned()).collect();
+        let header: Vec<String> = known_columns(entity).iter().map(|c| (*c).to_owned()).collect();
         read_checked(dir.path(), &name, &lenient(true, false), |r| {
             prop_assert!((2..=lines).contains(&r.line), "{r}: the file has {lines} lines");
             csv_column_is_inside(r, &header)
