@@ -216,9 +216,11 @@ pub async fn stateless(
     }
     let key_results = read.dataset.key_results;
     known.plans.insert(plan.plan_id.to_string());
-    known
-        .key_results
-        .extend(key_results.iter().map(|k| k.kr_id.to_string()));
+    known.key_results.extend(
+        key_results
+            .iter()
+            .map(|k| (k.kr_id.to_string(), k.plan_id.to_string())),
+    );
     let activity_refs: Vec<&Map<String, Value>> = snapshot.activities.iter().collect();
     let mut activities = if activity_refs.is_empty() {
         Vec::new()

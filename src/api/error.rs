@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::import::{ImportError, Rejection};
+use crate::import::{ImportError, Rejection, RejectionKind};
 use crate::model::pipeline::PipelineError;
 use crate::model::registry::RegistryError;
 use crate::nba::peers::PeersError;
@@ -221,8 +221,12 @@ impl From<Rejection> for ApiError {
             Some(field) => format!("{field} {}", r.rule),
             None => r.rule.clone(),
         };
+        let problem = match r.kind {
+            RejectionKind::Invalid => Problem::Validation,
+            RejectionKind::Conflict => Problem::Conflict,
+        };
         Self {
-            problem: Problem::Validation,
+            problem,
             detail: format!("line {}: {what}", r.line),
             field: r.field.clone().or_else(|| Some(r.column.clone())),
             line: Some(r.line),
@@ -255,11 +259,17 @@ impl From<StoreError> for ApiError {
                 "storage unavailable"
             );
             return Self::storage_unavailable(
-                "the store cannot take this request right now (a storage fault, not the \
-                 request's); nothing was changed, retry after the Retry-After seconds",
+                "the store cannot take this request right now (a storage fault, not a fault \
+                 of the request); it was not acknowledged, and since every write is \
+                 idempotent it can be sent again after Retry-After seconds",
             );
         }
         match e {
+            StoreError::KeyResultOfAnotherPlan { ref kr_id, .. } => {
+                let mut err = Self::new(Problem::Conflict, e.to_string()).with_field("kr_id");
+                err.value = Some(kr_id.clone());
+                err
+            }
             StoreError::Connect(..) => {
                 tracing::error!(error = %crate::report::Report(&e), request_id = %super::observe::current_request_id(), "store unavailable");
                 Self::storage_unavailable("the store is unavailable")
@@ -354,6 +364,24 @@ mod tests {
         assert_eq!(body.line, Some(2));
         assert_eq!(body.value.as_deref(), Some("-5"));
         assert!(body.detail.contains("must be > 0"), "{}", body.detail);
+    }
+
+    #[test]
+    fn a_conflicting_rejection_is_a_409_conflict() {
+        let r = Rejection::new(
+            "body",
+            1,
+            "kr_id",
+            Some("kr_id"),
+            "k1",
+            "belongs to plan `a`",
+        );
+        let body = ApiError::from(r.conflicting()).body();
+        assert_eq!(
+            (body.kind.as_str(), body.status),
+            ("urn:nextbest:problem:conflict", 409)
+        );
+        assert_eq!(body.field.as_deref(), Some("kr_id"));
     }
 
     #[test]

@@ -214,6 +214,7 @@ async fn plan_json(
     request_body = PlanDoc,
     responses(
         (status = 200, description = "The stored plan with its key results", body = PlanDoc),
+        (status = 409, description = "A key result that belongs to another plan", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or unknown partner", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -456,6 +457,7 @@ pub async fn list_feedback(
     responses(
         (status = 200, description = "Rows written", body = Written),
         (status = 404, description = "No such entity", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "A key result that belongs to another plan", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "An invalid line", body = ProblemBody, content_type = "application/problem+json"),
     ),

@@ -1,7 +1,7 @@
 //! A dataset in memory: the entities of DATA_FORMAT.md, already validated. Import reads
 //! files into it, export and the synthetic world write it out, the store takes it whole.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{ActionSpec, Activity, Catalog, Feedback, KeyResult, KrProgress, Partner, Plan};
 
@@ -37,7 +37,8 @@ impl Dataset {
 pub struct KnownIds {
     pub partners: HashSet<String>,
     pub plans: HashSet<String>,
-    pub key_results: HashSet<String>,
+    /// Each key result's plan: a key result never moves to another plan (DATA_FORMAT.md).
+    pub key_results: HashMap<String, String>,
     pub catalog: Catalog,
 }
 

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use crate::domain::{Dataset, KnownIds};
+pub use entities::known_columns;
 pub use records::{read_records, sync_records, SyncOutcome};
 pub use source::{discover, EntityFile, Format, ENTITIES};
 pub use write::write_csv_dir;
@@ -67,7 +68,7 @@ pub enum ImportError {
     },
     #[error("{0}; nothing was imported (pass --skip-invalid to import the valid rows)")]
     Invalid(Rejection),
-    #[error("could not read what the store already holds")]
+    #[error("could not read or write the store")]
     Store(#[source] StoreError),
     /// A request named an entity DATA_FORMAT.md does not have; nothing was read.
     #[error("`{0}` is not an entity of the data format: use one of {list}", list = ENTITIES.join(", "))]
@@ -88,6 +89,18 @@ pub struct RejectionDetail {
     pub field: Option<String>,
     pub value: String,
     pub rule: String,
+    pub kind: RejectionKind,
+}
+
+/// Whether a row breaks the data contract, or is valid but contradicts what the store
+/// holds (the same row would be accepted by another tenant): the API answers 422 for the
+/// first and 409 for the second.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionKind {
+    #[default]
+    Invalid,
+    Conflict,
 }
 
 impl Rejection {
@@ -106,7 +119,15 @@ impl Rejection {
             field: field.map(str::to_owned),
             value: value.to_owned(),
             rule: rule.to_owned(),
+            kind: RejectionKind::Invalid,
         }))
+    }
+
+    /// The same rejection, as a conflict with the store rather than a broken rule.
+    #[must_use]
+    pub fn conflicting(mut self) -> Self {
+        self.0.kind = RejectionKind::Conflict;
+        self
     }
 }
 
@@ -392,6 +413,9 @@ impl<'a> DatasetReader<'a> {
         let exists = |set: &HashSet<String>, seen: &HashMap<String, u64>, id: &Id| {
             set.contains(id.as_str()) || seen.contains_key(id.as_str())
         };
+        let kr_exists = |seen: &HashMap<String, u64>, id: &Id| {
+            known.key_results.contains_key(id.as_str()) || seen.contains_key(id.as_str())
+        };
         match entity {
             "partners" => {
                 let (partner, extra) = entities::partner(c)?;
@@ -427,11 +451,24 @@ impl<'a> DatasetReader<'a> {
                 }
                 first_definition(&mut seen.key_results, kr.kr_id.as_str(), line)
                     .map_err(|r| c.reject("kr_id", kr.kr_id.as_str(), &r))?;
+                if let Some(held) = known
+                    .key_results
+                    .get(kr.kr_id.as_str())
+                    .filter(|held| **held != kr.plan_id.as_str())
+                {
+                    seen.key_results.remove(kr.kr_id.as_str());
+                    let rule = format!(
+                        "belongs to plan `{held}`: a key result cannot move to plan `{}` \
+                         (remove it from `{held}` first, or give the new one its own kr_id)",
+                        kr.plan_id
+                    );
+                    return Err(c.reject("kr_id", kr.kr_id.as_str(), &rule).conflicting());
+                }
                 data.key_results.push(kr);
             }
             "kr_progress" => {
                 let point = entities::progress(c)?;
-                if !exists(&known.key_results, &seen.key_results, &point.kr_id) {
+                if !kr_exists(&seen.key_results, &point.kr_id) {
                     return Err(c.reject(
                         "kr_id",
                         point.kr_id.as_str(),
@@ -463,7 +500,7 @@ impl<'a> DatasetReader<'a> {
                     ));
                 }
                 if let Some(kr) = &activity.kr_id {
-                    if !exists(&known.key_results, &seen.key_results, kr) {
+                    if !kr_exists(&seen.key_results, kr) {
                         return Err(c.reject(
                             "kr_id",
                             kr.as_str(),

@@ -158,7 +158,9 @@ impl References {
     fn of(entity: &str, body: &[u8]) -> Self {
         let keys: &[&str] = match entity {
             "plans" => &["partner_id"],
-            "key_results" | "feedback" => &["plan_id"],
+            // A key result's own id too: the store's plan for it must be the row's.
+            "key_results" => &["plan_id", "kr_id"],
+            "feedback" => &["plan_id"],
             "kr_progress" => &["kr_id"],
             "activities" => &["plan_id", "kr_id"],
             _ => &[],
@@ -170,16 +172,28 @@ impl References {
         for line in body.split(|b| *b == b'\n') {
             if let Ok(Value::Object(object)) = serde_json::from_slice::<Value>(line) {
                 refs.collect(keys, &object);
+                if entity == "plans" {
+                    let nested = object.get(KEY_RESULTS).and_then(Value::as_array);
+                    for kr in nested.into_iter().flatten().filter_map(Value::as_object) {
+                        refs.collect(&["kr_id"], kr);
+                    }
+                }
             }
         }
         refs
     }
 
+    /// Only ids that parse are looked up: the rest are refused by validation with their
+    /// line, and one with U+0000 in it would fail the lookup itself on PostgreSQL, a 500
+    /// (found by `tests/it/fuzz.rs`).
     fn collect(&mut self, keys: &[&str], object: &serde_json::Map<String, Value>) {
         for key in keys {
             let Some(Value::String(id)) = object.get(*key) else {
                 continue;
             };
+            if Id::parse(id).is_err() {
+                continue;
+            }
             let set = match *key {
                 "partner_id" => &mut self.partners,
                 "plan_id" => &mut self.plans,
@@ -319,7 +333,7 @@ mod tests {
         KnownIds {
             partners: ["acme".to_owned()].into(),
             plans: ["p1".to_owned()].into(),
-            key_results: ["k1".to_owned()].into(),
+            key_results: [("k1".to_owned(), "p1".to_owned())].into(),
             ..KnownIds::default()
         }
     }
@@ -362,6 +376,36 @@ mod tests {
         let r = rejection(read("partners", "{\"partner_id\":\"a\"}\n[1, 2]\n"));
         assert_eq!(r.line, 2);
         assert!(r.rule.starts_with("not a JSON object"), "{}", r.rule);
+    }
+
+    /// Found by `tests/it/fuzz.rs`: a line that is valid JSON but no object was named at
+    /// column 0 (serde's "expected a map" points before the value), and leading blanks
+    /// shifted every column, as the line was trimmed before parsing.
+    #[test]
+    fn a_bad_json_line_is_named_by_its_column_in_the_raw_line() {
+        let column = |body: &[u8]| {
+            rejection(read_records(
+                "partners",
+                "body",
+                body,
+                &ImportOptions::default(),
+                &known(),
+            ))
+            .column
+            .clone()
+        };
+        // The fuzzer's input: valid JSON up to the bad escape `\a`, no object.
+        assert_eq!(column(b"[{\".1}\\a;\n"), "8");
+        assert_eq!(column(b"[1, 2]"), "1");
+        assert_eq!(column(b"   \"x\"\r\n"), "4");
+        assert_eq!(column(b"  {\"tier\": }"), "12");
+        assert_eq!(column(b"\xef\xbb\xbf{\"tier\": }"), "13", "a BOM counts");
+        let out = read("partners", "\u{feff}{\"partner_id\":\"a\"}\n").unwrap();
+        assert_eq!(
+            out.dataset.partners.len(),
+            1,
+            "a BOM is no part of the first line"
+        );
     }
 
     #[test]
@@ -469,6 +513,14 @@ mod tests {
         );
         assert_eq!(refs.plans(), ["p1"]);
         assert_eq!(refs.key_results(), ["k1"]);
+        let bad = References::of(
+            "activities",
+            b"{\"plan_id\":\"p\\u0000\",\"kr_id\":\"k 1\"}",
+        );
+        assert!(
+            bad.plans.is_empty() && bad.key_results.is_empty(),
+            "{bad:?}"
+        );
         assert!(References::of("partners", b"{\"partner_id\":\"a\"}")
             .partners
             .is_empty());

@@ -1,9 +1,9 @@
 //! Finding a dataset's files and reading them as rows of optional text cells, the same
 //! way for CSV and JSONL, so validation is written once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::{ImportError, Rejection};
@@ -129,8 +129,88 @@ pub struct RowReader<'a> {
 }
 
 enum Inner<'a> {
-    Csv(csv::Reader<BufReader<File>>, csv::StringRecord),
+    Csv(csv::Reader<LineBreaks<'a>>, csv::StringRecord),
     Jsonl(Jsonl<'a>),
+}
+
+/// Counts the line breaks of a CSV source on their way into the parser, so that a record
+/// is named by the line an editor shows. The csv crate's own count (`Position::line`) is
+/// wrong in two ways: it ends a record at the `\r` of a CRLF and counts the `\n` with the
+/// next record, so every row of a CRLF file came out one line early and every row of a
+/// lone-CR file on line 1 (rust-csv#395, open); and a record's position is taken before
+/// the blank lines the parser skips. Its byte offsets are right, so lines are found from
+/// them here. `\r\n`, `\n` and a lone `\r` are one line break each: the three endings
+/// the parser ends a record at, so a quoted cell's line breaks count the same way.
+struct LineBreaks<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    /// Bytes handed to the parser so far.
+    offset: u64,
+    /// The offset of the last `\r` handed over: a `\n` right after it ends the same CRLF,
+    /// even when the two came in different reads.
+    last_cr: Option<u64>,
+    /// Line breaks handed over that no record has been placed after yet, as (offset of
+    /// the first byte, length). The parser reads at most its buffer (8 KiB) ahead of the
+    /// record it returns, so this stays short.
+    pending: VecDeque<(u64, u64)>,
+    /// Line breaks before `first_byte`.
+    counted: u64,
+    /// The first byte of the last record placed.
+    first_byte: u64,
+}
+
+impl<'a> LineBreaks<'a> {
+    fn new(inner: impl Read + Send + 'a) -> Self {
+        Self {
+            inner: Box::new(inner),
+            offset: 0,
+            last_cr: None,
+            pending: VecDeque::new(),
+            counted: 0,
+            first_byte: 0,
+        }
+    }
+
+    /// The line of the record the parser says starts at byte `start`. Records must be
+    /// placed in file order. The parser's start is where it began reading: after the
+    /// previous record's `\r` (so possibly on its `\n`) and before any blank lines, so
+    /// the record really begins after every line break that starts at or before it.
+    fn line_of(&mut self, start: u64) -> u64 {
+        let mut first = start.max(self.first_byte);
+        while let Some(&(at, len)) = self.pending.front() {
+            if at > first {
+                break;
+            }
+            self.pending.pop_front();
+            self.counted += 1;
+            first = first.max(at + len);
+        }
+        self.first_byte = first;
+        self.counted + 1
+    }
+}
+
+impl Read for LineBreaks<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = buf.get(..n).unwrap_or_default();
+        for i in memchr::memchr2_iter(b'\r', b'\n', read) {
+            let at = self.offset + i as u64;
+            if read.get(i) == Some(&b'\r') {
+                self.last_cr = Some(at);
+                self.pending.push_back((at, 1));
+            } else if self.last_cr.is_some_and(|cr| cr + 1 == at) {
+                // The `\n` of a CRLF: its `\r` is the last break recorded, or already
+                // behind a placed record, which is as good.
+                if let Some(back) = self.pending.back_mut().filter(|b| b.0 + 1 == at) {
+                    back.1 = 2;
+                }
+            } else {
+                self.pending.push_back((at, 1));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// JSONL state: the source, the line number, the line buffer and the object's shape.
@@ -150,26 +230,7 @@ impl RowReader<'static> {
         let handle = File::open(&file.path).map_err(io)?;
         let name = file.name();
         match file.format {
-            Format::Csv => {
-                let mut reader = csv::ReaderBuilder::new()
-                    .has_headers(true)
-                    .flexible(false)
-                    .from_reader(BufReader::with_capacity(1 << 20, handle));
-                let header = reader.headers().map_err(|e| ImportError::Csv {
-                    file: name.clone(),
-                    source: e,
-                })?;
-                let columns = header
-                    .iter()
-                    .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
-                    .collect();
-                Ok(Self {
-                    file: name,
-                    format: Format::Csv,
-                    columns,
-                    inner: Inner::Csv(reader, csv::StringRecord::new()),
-                })
-            }
+            Format::Csv => Self::csv(name, BufReader::with_capacity(1 << 20, handle)),
             Format::Jsonl => Ok(Self::jsonl(
                 name,
                 BufReader::with_capacity(1 << 20, handle),
@@ -180,6 +241,31 @@ impl RowReader<'static> {
 }
 
 impl<'a> RowReader<'a> {
+    /// CSV rows from any source, named `name` in rejections; the header is read here.
+    ///
+    /// # Errors
+    /// [`ImportError::Csv`] when the header cannot be read (bad UTF-8, an I/O error).
+    pub fn csv(name: String, source: impl Read + Send + 'a) -> Result<Self, ImportError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(LineBreaks::new(source));
+        let header = reader.headers().map_err(|e| ImportError::Csv {
+            file: name.clone(),
+            source: e,
+        })?;
+        let columns = header
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
+            .collect();
+        Ok(Self {
+            file: name,
+            format: Format::Csv,
+            columns,
+            inner: Inner::Csv(reader, csv::StringRecord::new()),
+        })
+    }
+
     /// JSONL rows from any buffered source (a file, a request body as `&[u8]`), named
     /// `name` in rejections.
     pub fn jsonl(name: String, source: impl BufRead + Send + 'a, shape: JsonShape) -> Self {
@@ -213,7 +299,8 @@ impl<'a> RowReader<'a> {
                     Ok(false) => return Ok(None),
                     Ok(true) => {}
                     Err(e) => {
-                        let line = e.position().map_or(0, csv::Position::line);
+                        let start = e.position().map_or(0, csv::Position::byte);
+                        let line = reader.get_mut().line_of(start);
                         let rule = match e.kind() {
                             csv::ErrorKind::UnequalLengths {
                                 expected_len, len, ..
@@ -234,7 +321,8 @@ impl<'a> RowReader<'a> {
                         )));
                     }
                 }
-                row.line = record.position().map_or(0, csv::Position::line);
+                let start = record.position().map_or(0, csv::Position::byte);
+                row.line = reader.get_mut().line_of(start);
                 row.cells.clear();
                 row.nested = None;
                 row.cells.extend(
@@ -242,6 +330,16 @@ impl<'a> RowReader<'a> {
                         .iter()
                         .map(|cell| (!cell.is_empty()).then(|| cell.to_owned())),
                 );
+                let nul = row.cells.iter().enumerate().find_map(|(i, cell)| {
+                    cell.as_deref().filter(|c| c.contains('\0')).map(|c| (i, c))
+                });
+                if let Some((i, cell)) = nul {
+                    let field = self.columns.get(i).map(String::as_str);
+                    let column = (i + 1).to_string();
+                    return Err(RowError::Row(Rejection::new(
+                        &self.file, row.line, &column, field, cell, NUL_RULE,
+                    )));
+                }
                 Ok(Some(()))
             }
             Inner::Jsonl(jsonl) => loop {
@@ -272,21 +370,33 @@ impl<'a> RowReader<'a> {
                         "not valid UTF-8",
                     ))
                 })?;
-                let text = text.trim();
-                if text.is_empty() {
+                // A BOM starts many Windows exports; columns still count its bytes.
+                let bom = if line == 1 && text.starts_with('\u{feff}') {
+                    3
+                } else {
+                    0
+                };
+                let text = text.get(bom..).unwrap_or_default().trim_end();
+                if text.trim_start().is_empty() {
                     continue;
                 }
-                let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-                    .map_err(|e| {
-                        RowError::Row(Rejection::new(
-                            &self.file,
-                            line,
-                            &e.column().to_string(),
-                            None,
-                            "",
-                            &format!("not a JSON object: {e}"),
-                        ))
-                    })?;
+                let reject = |column: usize, rule: String| {
+                    let column = (bom + column).to_string();
+                    RowError::Row(Rejection::new(&self.file, line, &column, None, "", &rule))
+                };
+                // A `Value` first, then the object: serde's own "expected a map" names
+                // column 0, the byte before the value.
+                let object = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(object)) => object,
+                    Ok(other) => {
+                        let at = text.len() - text.trim_start().len() + 1;
+                        return Err(reject(
+                            at,
+                            format!("not a JSON object: {}", json_kind(&other)),
+                        ));
+                    }
+                    Err(e) => return Err(reject(e.column(), format!("not a JSON object: {e}"))),
+                };
                 object_row(
                     &self.file,
                     line,
@@ -394,13 +504,41 @@ pub enum RowError {
     Fatal(ImportError),
 }
 
+/// What a JSON value is, for messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Why a text with U+0000 in it is refused: PostgreSQL's text cannot hold it, so it would
+/// be a 500 there (and a value no export could round-trip anywhere). Found by
+/// `tests/it/fuzz.rs` running against PostgreSQL.
+const NUL_RULE: &str = "must not contain the NUL character (U+0000)";
+
 /// A JSON value as the text a CSV cell would hold. Arrays become `;`-sets.
 fn json_cell(value: &serde_json::Value) -> Result<Option<String>, &'static str> {
     use serde_json::Value;
+    let no_nul = |s: &str| {
+        if s.contains('\0') {
+            Err(NUL_RULE)
+        } else {
+            Ok(())
+        }
+    };
     Ok(match value {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => {
+            no_nul(s)?;
+            Some(s.clone())
+        }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Array(items) => {
@@ -408,8 +546,64 @@ fn json_cell(value: &serde_json::Value) -> Result<Option<String>, &'static str> 
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect();
-            Some(parts.ok_or("a list must hold only strings")?.join(";"))
+            let parts = parts.ok_or("a list must hold only strings")?;
+            parts.iter().try_for_each(|p| no_nul(p))?;
+            Some(parts.join(";"))
         }
         Value::Object(_) => return Err("nested objects are not allowed"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands over one byte a read, so that every CRLF spans two reads.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((byte, rest)), Some(slot)) => {
+                    *slot = *byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// The line of every row, or of the rejection that stood for it.
+    fn lines(source: impl Read + Send) -> Vec<u64> {
+        let mut rows = RowReader::csv("t.csv".into(), source).ok().unwrap();
+        let mut row = Row::default();
+        let mut lines = Vec::new();
+        loop {
+            match rows.next_row(&mut row) {
+                Ok(Some(())) => lines.push(row.line),
+                Ok(None) => return lines,
+                Err(RowError::Row(r)) => lines.push(r.line),
+                Err(RowError::Fatal(e)) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn rows_are_on_their_editor_lines_with_any_line_ending_and_any_read_size() {
+        // Line 2: a row whose quoted cell goes on to line 3; 4 blank; 5: a row with one
+        // field too few (rejected); 6: a row without a final line break.
+        let text = "a,b\n1,\"x\ny\"\n\n2\n3,w";
+        for ending in ["\n", "\r\n", "\r"] {
+            let text = text.replace('\n', ending);
+            assert_eq!(lines(text.as_bytes()), [2, 5, 6], "{ending:?}");
+            assert_eq!(
+                lines(Trickle(text.as_bytes())),
+                [2, 5, 6],
+                "{ending:?} a byte a read"
+            );
+        }
+        let mixed = "a,b\r\n1,2\n\r3,4\r\r\n5,6";
+        assert_eq!(lines(mixed.as_bytes()), [2, 4, 6]);
+    }
 }

@@ -55,6 +55,14 @@ pub enum StoreError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("database query failed while {0}")]
     Query(&'static str, #[source] sqlx::Error),
+    /// A write gave a key result another plan than the one that holds it; the write's
+    /// transaction was rolled back.
+    #[error("key result `{kr_id}` belongs to plan `{held}`: it cannot move to plan `{given}`")]
+    KeyResultOfAnotherPlan {
+        kr_id: String,
+        held: String,
+        given: String,
+    },
     #[error("stored {what} `{value}` is not valid: {why}")]
     Corrupt {
         what: &'static str,

@@ -1,7 +1,7 @@
 //! Reads: counts, partners, plans with everything recorded about them, the catalog, and
 //! the whole dataset for export.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate};
 use sqlx::any::AnyRow;
@@ -307,6 +307,13 @@ impl Store {
                 .await
                 .map_err(query_err("reading known ids"))
         };
+        let key_results = sqlx::query_as::<_, (String, String)>(
+            "SELECT kr_id, plan_id FROM key_results WHERE tenant_id = $1",
+        )
+        .bind(tenant.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("reading known ids"))?;
         Ok(crate::domain::KnownIds {
             partners: ids("SELECT partner_id FROM partners WHERE tenant_id = $1")
                 .await?
@@ -316,10 +323,7 @@ impl Store {
                 .await?
                 .into_iter()
                 .collect(),
-            key_results: ids("SELECT kr_id FROM key_results WHERE tenant_id = $1")
-                .await?
-                .into_iter()
-                .collect(),
+            key_results: key_results.into_iter().collect(),
             catalog: self.catalog(tenant).await?,
         })
     }
@@ -334,37 +338,54 @@ impl Store {
         plans: &[&str],
         key_results: &[&str],
     ) -> Result<crate::domain::KnownIds, StoreError> {
+        let single = |rows: Vec<(String,)>| rows.into_iter().map(|(id,)| id).collect();
         Ok(crate::domain::KnownIds {
-            partners: self
-                .existing(tenant, "partners", "partner_id", partners)
-                .await?,
-            plans: self.existing(tenant, "plans", "plan_id", plans).await?,
+            partners: single(
+                self.existing(tenant, "partners", "partner_id", "partner_id", partners)
+                    .await?,
+            ),
+            plans: single(
+                self.existing(tenant, "plans", "plan_id", "plan_id", plans)
+                    .await?,
+            ),
             key_results: self
-                .existing(tenant, "key_results", "kr_id", key_results)
-                .await?,
+                .existing::<(String, String)>(
+                    tenant,
+                    "key_results",
+                    "kr_id",
+                    "kr_id, plan_id",
+                    key_results,
+                )
+                .await?
+                .into_iter()
+                .collect(),
             catalog: self.catalog(tenant).await?,
         })
     }
 
-    /// Which of `ids` are stored in `table.column` for the tenant, in `IN` lists of at
-    /// most [`IN_LIST_MAX`] ids.
-    async fn existing(
+    /// The `select`ed columns of the rows of `table` whose `column` is among `ids`, for
+    /// the tenant, in `IN` lists of at most [`IN_LIST_MAX`] ids.
+    async fn existing<T>(
         &self,
         tenant: &str,
         table: &'static str,
         column: &'static str,
+        select: &'static str,
         ids: &[&str],
-    ) -> Result<HashSet<String>, StoreError> {
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
+    {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut found = HashSet::new();
+        let mut found = Vec::new();
         for chunk in ids.chunks(IN_LIST_MAX) {
             let sql = format!(
-                "SELECT {column} FROM {table} WHERE tenant_id = $1 AND {column} IN ({})",
+                "SELECT {select} FROM {table} WHERE tenant_id = $1 AND {column} IN ({})",
                 placeholders(2, chunk.len())
             );
-            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
+            let mut query = sqlx::query_as::<_, T>(&sql).bind(tenant.to_owned());
             for id in chunk {
                 query = query.bind((*id).to_owned());
             }

@@ -29,6 +29,7 @@ const RECOMMENDATIONS: Table = Table {
     extra: &[],
     key: &["recommendation_id"],
     keep_existing: true,
+    fixed: None,
 };
 
 /// One logged recommendation.

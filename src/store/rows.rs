@@ -16,6 +16,7 @@ pub(crate) const PARTNERS: Table = Table {
     extra: &["attributes"],
     key: &["partner_id"],
     keep_existing: false,
+    fixed: None,
 };
 pub(crate) const PLANS: Table = Table {
     name: "plans",
@@ -23,6 +24,7 @@ pub(crate) const PLANS: Table = Table {
     extra: &[],
     key: &["plan_id"],
     keep_existing: false,
+    fixed: None,
 };
 pub(crate) const KEY_RESULTS: Table = Table {
     name: "key_results",
@@ -30,6 +32,7 @@ pub(crate) const KEY_RESULTS: Table = Table {
     extra: &[],
     key: &["kr_id"],
     keep_existing: false,
+    fixed: Some("plan_id"),
 };
 pub(crate) const KR_PROGRESS: Table = Table {
     name: "kr_progress",
@@ -37,6 +40,7 @@ pub(crate) const KR_PROGRESS: Table = Table {
     extra: &[],
     key: &["kr_id", "as_of"],
     keep_existing: false,
+    fixed: None,
 };
 pub(crate) const ACTIVITIES: Table = Table {
     name: "activities",
@@ -44,6 +48,7 @@ pub(crate) const ACTIVITIES: Table = Table {
     extra: &[],
     key: &["activity_id"],
     keep_existing: false,
+    fixed: None,
 };
 pub(crate) const ACTIONS: Table = Table {
     name: "actions",
@@ -51,10 +56,12 @@ pub(crate) const ACTIONS: Table = Table {
     extra: &["source"],
     key: &["kind"],
     keep_existing: false,
+    fixed: None,
 };
 /// Kinds first seen in activities never overwrite a definition the tenant gave earlier.
 pub(crate) const OBSERVED_ACTIONS: Table = Table {
     keep_existing: true,
+    fixed: None,
     ..ACTIONS
 };
 pub(crate) const FEEDBACK: Table = Table {
@@ -63,6 +70,7 @@ pub(crate) const FEEDBACK: Table = Table {
     extra: &[],
     key: &["recommendation_id", "response", "at"],
     keep_existing: false,
+    fixed: None,
 };
 
 fn text(v: impl Into<String>) -> Val {

@@ -26,6 +26,11 @@ pub(crate) struct Table {
     pub key: &'static [&'static str],
     /// On a key conflict keep the stored row instead of updating it.
     pub keep_existing: bool,
+    /// A column an update may not change (a key result's plan): a stored row whose value
+    /// differs is left alone and the statement reports it unwritten, so that the caller can
+    /// refuse the write. The check is in the statement itself, so that a concurrent write
+    /// between validation and this transaction cannot slip a change through.
+    pub fixed: Option<&'static str>,
 }
 
 /// Bound parameters per statement; below SQLite's 32,766 and PostgreSQL's 65,535.
@@ -87,37 +92,43 @@ impl Table {
                 self.key.join(", "),
                 updates.join(", ")
             ));
+            if let Some(fixed) = self.fixed {
+                sql.push_str(&format!(" WHERE {0}.{fixed} = excluded.{fixed}", self.name));
+            }
         }
         sql
     }
 
     /// Upserts `rows` (each `columns.len()` values, tenant first) in statements of
     /// [`Self::rows_per_statement`] rows. Rows must have distinct keys: PostgreSQL refuses
-    /// to update one row twice in a statement.
+    /// to update one row twice in a statement. Returns how many rows were inserted or
+    /// updated: fewer than given where rows were kept ([`Self::keep_existing`]) or
+    /// refused ([`Self::fixed`]).
     pub async fn upsert(
         &self,
         tx: &mut AnyConnection,
         backend: Backend,
         rows: impl IntoIterator<Item = Vec<Val>>,
         mut on_rows: impl FnMut(usize),
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let per = self.rows_per_statement();
         let mut batch: Vec<Vec<Val>> = Vec::with_capacity(per);
         let full_sql = self.sql(per, backend);
+        let mut written = 0;
         for row in rows {
             debug_assert_eq!(row.len(), self.width());
             batch.push(row);
             if batch.len() == per {
-                self.execute(tx, &full_sql, &mut batch).await?;
+                written += self.execute(tx, &full_sql, &mut batch).await?;
                 on_rows(per);
             }
         }
         if !batch.is_empty() {
             let n = batch.len();
-            self.execute(tx, &self.sql(n, backend), &mut batch).await?;
+            written += self.execute(tx, &self.sql(n, backend), &mut batch).await?;
             on_rows(n);
         }
-        Ok(())
+        Ok(written)
     }
 
     async fn execute(
@@ -125,7 +136,7 @@ impl Table {
         tx: &mut AnyConnection,
         sql: &str,
         batch: &mut Vec<Vec<Val>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let mut args = AnyArguments::default();
         for value in batch.drain(..).flatten() {
             let bound = match value {
@@ -140,11 +151,11 @@ impl Table {
             };
             bound.map_err(|e| StoreError::Query(self.name, sqlx::Error::Encode(e)))?;
         }
-        sqlx::query_with(sql, args)
+        let done = sqlx::query_with(sql, args)
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::Query(self.name, e))?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 }
 
@@ -160,6 +171,7 @@ mod tests {
             extra: &["x"],
             key: &["id"],
             keep_existing: false,
+            fixed: None,
         };
         assert_eq!(
             table.sql(2, Backend::Postgres),
@@ -171,11 +183,19 @@ mod tests {
             .contains("VALUES (?, ?, ?, ?), (?, ?, ?, ?) ON CONFLICT"));
         let keep = Table {
             keep_existing: true,
+            fixed: None,
             ..table
         };
         assert!(keep
             .sql(1, Backend::Sqlite)
             .ends_with("ON CONFLICT (tenant_id, id) DO NOTHING"));
+        let fixed = Table {
+            fixed: Some("v"),
+            ..table
+        };
+        assert!(fixed
+            .sql(1, Backend::Sqlite)
+            .ends_with("DO UPDATE SET v = excluded.v, x = excluded.x WHERE t.v = excluded.v"));
     }
 
     #[test]
@@ -187,6 +207,7 @@ mod tests {
             extra: &["e"],
             key: &["c"],
             keep_existing: false,
+            fixed: None,
         };
         assert_eq!(table.width(), 42);
         assert!(table.rows_per_statement() * table.width() <= MAX_PARAMS);

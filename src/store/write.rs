@@ -1,6 +1,6 @@
 //! Writes: a whole dataset in one transaction (import), or one plan with its key results.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
@@ -79,14 +79,10 @@ impl Store {
         let plans: Vec<&str> = complete.iter().map(Id::as_str).collect();
         let keep: HashSet<&str> = data.key_results.iter().map(|k| k.kr_id.as_str()).collect();
         let removed = remove_other_key_results(tx, tenant, &plans, &keep).await?;
-        KEY_RESULTS
-            .upsert(
-                tx,
-                self.backend,
-                each(tenant, &data.key_results, rows::key_result_row),
-                |n| progress("key_results", n),
-            )
-            .await?;
+        upsert_key_results(tx, self.backend, tenant, &data.key_results, |n| {
+            progress("key_results", n);
+        })
+        .await?;
         KR_PROGRESS
             .upsert(
                 tx,
@@ -150,19 +146,76 @@ impl Store {
                 .await?;
             let keep: HashSet<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
             remove_other_key_results(conn, tenant, &[plan.plan_id.as_str()], &keep).await?;
-            KEY_RESULTS
-                .upsert(
-                    conn,
-                    self.backend,
-                    each(tenant, key_results, rows::key_result_row),
-                    |_| {},
-                )
-                .await
+            upsert_key_results(conn, self.backend, tenant, key_results, |_| {}).await
         }
         .await;
         written.map_err(|e| tx.failed(e))?;
         tx.commit("committing a plan write").await
     }
+}
+
+/// Upserts key results, none of which may change plans: the statement leaves a stored key
+/// result of another plan alone ([`KEY_RESULTS`] fixes `plan_id`), so fewer rows written
+/// than given means one would have moved, and the write is refused. The importer refuses
+/// such rows earlier, with their line; this catches what was written in between.
+async fn upsert_key_results(
+    tx: &mut AnyConnection,
+    backend: super::Backend,
+    tenant: &str,
+    key_results: &[KeyResult],
+    on_rows: impl FnMut(usize),
+) -> Result<(), StoreError> {
+    let written = KEY_RESULTS
+        .upsert(
+            tx,
+            backend,
+            each(tenant, key_results, rows::key_result_row),
+            on_rows,
+        )
+        .await?;
+    if written == u64::try_from(key_results.len()).unwrap_or(u64::MAX) {
+        return Ok(());
+    }
+    Err(moved_key_result(tx, tenant, key_results).await)
+}
+
+/// Names a key result of `given` that the store holds under another plan.
+async fn moved_key_result(
+    tx: &mut AnyConnection,
+    tenant: &str,
+    given: &[KeyResult],
+) -> StoreError {
+    let plans: HashMap<&str, &str> = given
+        .iter()
+        .map(|k| (k.kr_id.as_str(), k.plan_id.as_str()))
+        .collect();
+    for chunk in given.chunks(IN_LIST_MAX) {
+        let sql = format!(
+            "SELECT kr_id, plan_id FROM key_results WHERE tenant_id = $1 AND kr_id IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(tenant.to_owned());
+        for kr in chunk {
+            query = query.bind(kr.kr_id.to_string());
+        }
+        let stored = match query.fetch_all(&mut *tx).await {
+            Ok(stored) => stored,
+            Err(e) => return StoreError::Query("finding a key result of another plan", e),
+        };
+        let moved = stored
+            .into_iter()
+            .find(|(kr, held)| plans.get(kr.as_str()).is_some_and(|given| given != held));
+        if let Some((kr_id, held)) = moved {
+            let given = plans.get(kr_id.as_str()).copied().unwrap_or_default();
+            return StoreError::KeyResultOfAnotherPlan {
+                given: given.to_owned(),
+                kr_id,
+                held,
+            };
+        }
+    }
+    // Every row was accounted for after all: the statement and this read disagree.
+    StoreError::Query("writing key results", sqlx::Error::RowNotFound)
 }
 
 /// Removes the key results of `plans` whose id is not in `keep`, progress first (it

@@ -145,6 +145,13 @@ impl Server {
         decode(response).await
     }
 
+    /// `POST /v1/bulk/{entity}` with an NDJSON body, as the writer.
+    async fn bulk(&self, entity: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let path = format!("/v1/bulk/{entity}");
+        self.raw(&self.writer, &path, "application/x-ndjson", body)
+            .await
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -202,14 +209,7 @@ async fn bulk_load(server: &Server, data: &Dataset) {
         ("activities", ndjson(&data.activities)),
     ];
     for (entity, body) in parts {
-        let (status, value) = server
-            .raw(
-                &server.writer,
-                &format!("/v1/bulk/{entity}"),
-                "application/x-ndjson",
-                body,
-            )
-            .await;
+        let (status, value) = server.bulk(entity, body).await;
         assert_eq!(status, StatusCode::OK, "{entity}: {value}");
     }
 }
@@ -831,6 +831,68 @@ async fn every_error_is_problem_json_with_the_field_and_changes_nothing() {
         before,
         "no error wrote anything"
     );
+    server.stop().await;
+}
+
+/// Issue 15, finding 11: `PUT /v1/plans/A` with a key result of plan B moved it from B to
+/// A without a word. It is a 409 conflict naming the key result and both plans, over PUT
+/// and bulk alike, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_result_of_another_plan_is_a_conflict_and_changes_nothing() {
+    let server = start().await;
+    let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, stored) = server.put("/v1/plans/pl1", &plan_body("p1")).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let mut empty = plan_body("p1");
+    empty["key_results"] = json!([]);
+    let (status, value) = server.put("/v1/plans/pl3", &empty).await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let before = server.store.counts(TENANT).await.unwrap();
+
+    let mut moving = plan_body("p1");
+    moving["key_results"] =
+        json!([{"kr_id": "kr-new", "target": 3}, {"kr_id": "kr-rev", "target": 5}]);
+    let (status, value) = server.put("/v1/plans/pl2", &moving).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{value}");
+    assert_eq!(problem(&value), "conflict", "{value}");
+    assert_eq!(value["field"], "kr_id", "{value}");
+    assert_eq!(value["value"], "kr-rev", "{value}");
+    let detail = value["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`pl1`") && detail.contains("`pl2`"),
+        "{detail}"
+    );
+    let (status, _) = server.get(&server.reader, "/v1/plans/pl2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the plan was not created");
+
+    let mut pl3 = moving.clone();
+    pl3["plan_id"] = json!("pl3");
+    let bodies = [
+        (
+            "key_results",
+            ndjson(&[
+                json!({"kr_id": "kr-ok", "plan_id": "pl1"}),
+                json!({"kr_id": "kr-cert", "plan_id": "pl3"}),
+            ]),
+            2,
+        ),
+        ("plans", ndjson(&[pl3]), 1),
+    ];
+    for (entity, body, line) in bodies {
+        let (status, value) = server.bulk(entity, body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{entity}: {value}");
+        assert_eq!(problem(&value), "conflict", "{value}");
+        assert_eq!(value["line"], line, "{entity}: {value}");
+        assert_eq!(value["field"], "kr_id", "{entity}: {value}");
+    }
+
+    let (_, after) = server.get(&server.reader, "/v1/plans/pl1").await;
+    assert_eq!(
+        after["key_results"], stored["key_results"],
+        "pl1 keeps its key results"
+    );
+    assert_eq!(server.store.counts(TENANT).await.unwrap(), before);
     server.stop().await;
 }
 

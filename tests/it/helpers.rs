@@ -225,6 +225,16 @@ pub async fn indexed_world_with(
     }
 }
 
+/// A dataset folder in a temp dir holding `files` (name, text), for imports on top of
+/// what a store already holds.
+pub fn dataset_dir(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).expect("write dataset file");
+    }
+    dir
+}
+
 /// A copy of the fixture in a temp dir, with `edit` applied to one of its files.
 pub fn fixture_with(file: &str, edit: impl FnOnce(String) -> String) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -1,6 +1,6 @@
 use nextbest::import::{ImportError, ImportOptions};
 
-use crate::helpers::{backends, fixture_with, sqlite, FIXTURE};
+use crate::helpers::{backends, dataset_dir, fixture_with, sqlite, FIXTURE};
 
 fn skip() -> ImportOptions {
     ImportOptions {
@@ -268,26 +268,27 @@ async fn a_later_import_may_refer_to_rows_already_in_the_store() {
     db.import(FIXTURE.as_ref(), &ImportOptions::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = dataset_dir(&[
+        ("partners.csv", "partner_id\n"),
+        (
+            "plans.csv",
+            "plan_id,partner_id,start_date,end_date,status\nglobex-q4,globex,2025-10-01,2025-12-31,active\n",
+        ),
+        ("key_results.csv", "kr_id,plan_id,target\nglobex-q4-seats,globex-q4,400\n"),
+        (
+            "activities.csv",
+            "plan_id,kind,date\nacme-2025h2,qbr,2025-10-02\nglobex-q4,qbr,2025-10-03\n",
+        ),
+        (
+            "kr_progress.csv",
+            "kr_id,as_of,realized\nacme-h2-rev,2025-09-30,30000\nglobex-q4-seats,2025-10-15,50\n",
+        ),
+        (
+            "feedback.jsonl",
+            "{\"recommendation_id\":\"r1\",\"plan_id\":\"acme-2025h2\",\"kind\":\"qbr\",\"response\":\"accepted\",\"at\":\"2025-10-01T09:00:00+02:00\"}\n",
+        ),
+    ]);
     let p = dir.path();
-    std::fs::write(p.join("partners.csv"), "partner_id\n").unwrap();
-    std::fs::write(p.join("plans.csv"), "plan_id,partner_id,start_date,end_date,status\nglobex-q4,globex,2025-10-01,2025-12-31,active\n").unwrap();
-    std::fs::write(
-        p.join("key_results.csv"),
-        "kr_id,plan_id,target\nglobex-q4-seats,globex-q4,400\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("activities.csv"),
-        "plan_id,kind,date\nacme-2025h2,qbr,2025-10-02\nglobex-q4,qbr,2025-10-03\n",
-    )
-    .unwrap();
-    std::fs::write(
-        p.join("kr_progress.csv"),
-        "kr_id,as_of,realized\nacme-h2-rev,2025-09-30,30000\nglobex-q4-seats,2025-10-15,50\n",
-    )
-    .unwrap();
-    std::fs::write(p.join("feedback.jsonl"), "{\"recommendation_id\":\"r1\",\"plan_id\":\"acme-2025h2\",\"kind\":\"qbr\",\"response\":\"accepted\",\"at\":\"2025-10-01T09:00:00+02:00\"}\n").unwrap();
     db.import(p, &ImportOptions::default()).await.unwrap();
     let counts = db.counts().await;
     assert_eq!(counts.plans.get("active"), Some(&2));
@@ -393,4 +394,122 @@ async fn the_committed_sample_is_reproducible_and_imports() {
     let db = sqlite("sample").await;
     db.import(&sample, &ImportOptions::default()).await.unwrap();
     assert_eq!(db.counts().await.partners, 500);
+}
+
+/// Issue 15, finding 13: the csv crate ends a record at the `\r` of a CRLF and counts the
+/// `\n` with the next record, so in a CRLF file (Excel's, Python's and most CRM exports'
+/// default) every row was named one line too early, and with lone-CR endings every row
+/// was on line 1. Its count also took a record's line from before the blank lines it
+/// skipped, even with LF endings. An error names the line an editor shows, counting the
+/// line breaks inside quoted cells and blank lines, whatever the endings.
+#[tokio::test]
+async fn an_error_names_the_line_an_editor_shows_whatever_the_line_endings() {
+    type Edit = fn(String) -> String;
+    let db = sqlite("line_endings").await;
+    let cases: [(&str, Edit, &str); 2] = [
+        (
+            "plans.csv",
+            |t| {
+                t.replacen(
+                    "2025-07-01,2025-12-31,active",
+                    "2025-13-01,2025-12-31,active",
+                    1,
+                )
+            },
+            "plans.csv:3:3: \"2025-13-01\": start_date",
+        ),
+        (
+            "partners.csv",
+            // acme's name spans lines 2 and 3, line 4 is blank, globex is on line 5.
+            |t| {
+                t.replacen("\"Acme, Inc.\"", "\"Acme,\nInc.\"", 1).replacen(
+                    "globex,Globex,msp",
+                    "\nglobex,Globex,retailer",
+                    1,
+                )
+            },
+            "partners.csv:5:3: \"retailer\": partner_type",
+        ),
+    ];
+    for (file, edit, expected) in cases {
+        for (ending, name) in [("\n", "LF"), ("\r\n", "CRLF"), ("\r", "CR")] {
+            let (_keep, dir) = fixture_with(file, |t| edit(t).replace('\n', ending));
+            let err = db
+                .import(&dir, &ImportOptions::default())
+                .await
+                .unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{name}: {err}");
+        }
+    }
+}
+
+/// Issue 15, finding 11, for `nextbest import`: a key result the store holds under
+/// another plan is refused with its line, and nothing is written; with `skip_invalid`
+/// only that row is left out.
+#[tokio::test]
+async fn an_import_refuses_a_key_result_of_another_plan_with_its_line() {
+    for db in backends("kr_moves_import").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let before = db.counts().await;
+        let dir = dataset_dir(&[
+            ("partners.csv", "partner_id\n"),
+            (
+                "plans.csv",
+                "plan_id,partner_id,start_date,end_date,status\n",
+            ),
+            (
+                "key_results.csv",
+                "kr_id,plan_id,target\nacme-h2-new,acme-2025h2,10\nacme-h1-rev,acme-2025h2,5\n",
+            ),
+            ("activities.csv", "plan_id,kind,date\n"),
+        ]);
+        let p = dir.path();
+
+        let err = db.import(p, &ImportOptions::default()).await.unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "key_results.csv:3:1: \"acme-h1-rev\": kr_id belongs to plan `acme-2025h1`"
+            ),
+            "{} {err}",
+            db.name
+        );
+        assert_eq!(db.counts().await, before, "nothing written ({})", db.name);
+
+        let summary = db.import(p, &skip()).await.unwrap();
+        assert_eq!(summary.rejected.len(), 1, "{:?}", summary.rejected);
+        assert_eq!(summary.rejected[0].line, 3);
+        assert_eq!(db.counts().await.key_results, before.key_results + 1);
+        let h1 = db
+            .store
+            .key_results_of(&db.tenant, "acme-2025h1")
+            .await
+            .unwrap();
+        assert!(
+            h1.iter().any(|k| k.kr_id.as_str() == "acme-h1-rev"),
+            "the key result stays where it was ({})",
+            db.name
+        );
+    }
+}
+
+/// The CSV side of the NUL rule: PostgreSQL cannot store U+0000, so an import refuses it
+/// with its place rather than failing in the write.
+#[tokio::test]
+async fn a_csv_cell_with_a_nul_character_is_refused_with_its_place() {
+    for db in backends("nul_csv").await {
+        let (_keep, dir) = fixture_with("partners.csv", |t| t.replacen("Globex", "Glo\0bex", 1));
+        let err = db
+            .import(&dir, &ImportOptions::default())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("partners.csv:3:2: \"Glo\\0bex\": name must not contain the NUL"),
+            "{} {err}",
+            db.name
+        );
+        assert_eq!(db.counts().await.partners, 0, "{}", db.name);
+    }
 }

@@ -8,6 +8,7 @@ mod delivery;
 mod digest;
 mod durability;
 mod faults;
+mod fuzz;
 mod helpers;
 mod import;
 mod model;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use nextbest::domain::{AttributeValue, Id, PlanStatus};
-use nextbest::import::{sync_records, ImportError, ImportOptions, SyncOutcome};
+use nextbest::import::{sync_records, ImportError, ImportOptions, RejectionKind, SyncOutcome};
 use nextbest::store::Store;
 use serde::Serialize;
 
@@ -412,6 +412,144 @@ async fn a_bad_line_is_refused_with_its_line_and_field_and_nothing_is_written() 
         let after = db.store.dataset(&db.tenant).await.unwrap();
         assert_eq!(after.key_results, before.key_results, "{}", db.name);
         assert_eq!(after.partners, before.partners, "{}", db.name);
+    }
+}
+
+/// Issue 15, finding 11: a key result sent under another plan than the one that holds it
+/// was moved there silently. Every path that writes key results refuses it, with its
+/// line, as a conflict naming both plans, and writes nothing of the body.
+#[tokio::test]
+async fn a_key_result_of_another_plan_is_refused_not_moved() {
+    let plan_h2 = r#"{"plan_id":"acme-2025h2","partner_id":"acme","start_date":"2025-07-01","end_date":"2025-12-31","status":"active","key_results":[{"kr_id":"acme-h2-rev","target":120000},{"kr_id":"acme-h1-rev","target":5}]}"#;
+    let cases = [
+        (
+            "key_results",
+            format!(
+                "{}\n{}\n",
+                r#"{"kr_id":"acme-h2-new","plan_id":"acme-2025h2","target":10}"#,
+                r#"{"kr_id":"acme-h1-rev","plan_id":"acme-2025h2","target":5}"#
+            ),
+            2,
+            "kr_id",
+        ),
+        ("plans", format!("{plan_h2}\n"), 1, "key_results[1].kr_id"),
+    ];
+    for db in backends("kr_moves").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let before = db.store.dataset(&db.tenant).await.unwrap();
+        let counts = db.counts().await;
+        for (entity, body, line, column) in &cases {
+            let err = sync(&db, entity, body).await.unwrap_err();
+            let ImportError::Invalid(r) = &err else {
+                panic!("{entity}: expected a rejection, got {err:?}");
+            };
+            assert_eq!(
+                (
+                    r.line,
+                    r.column.as_str(),
+                    r.field.as_deref(),
+                    r.value.as_str()
+                ),
+                (*line, *column, Some("kr_id"), "acme-h1-rev"),
+                "{} {entity}: {r}",
+                db.name
+            );
+            assert!(
+                r.rule.contains("`acme-2025h1`") && r.rule.contains("`acme-2025h2`"),
+                "{entity}: {r}"
+            );
+            assert_eq!(r.kind, RejectionKind::Conflict, "{entity}: {r}");
+            assert_eq!(db.counts().await, counts, "{entity}: nothing written");
+        }
+        let after = db.store.dataset(&db.tenant).await.unwrap();
+        assert_eq!(after.key_results, before.key_results, "{}", db.name);
+    }
+}
+
+/// A kr_id given twice in one body is a duplicate, whichever plans the two name: the
+/// first line wins nothing, the body is refused.
+#[tokio::test]
+async fn a_key_result_given_under_two_plans_in_one_body_is_a_duplicate() {
+    for db in backends("kr_twice").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let body = concat!(
+            r#"{"kr_id":"kr-new","plan_id":"acme-2025h1","target":1}"#,
+            "\n",
+            r#"{"kr_id":"kr-new","plan_id":"acme-2025h2","target":1}"#,
+            "\n",
+        );
+        let err = sync(&db, "key_results", body).await.unwrap_err();
+        assert_eq!(
+            err.to_string().split("; nothing").next().unwrap(),
+            r#"body:2:kr_id: "kr-new": kr_id is a duplicate: first defined on line 1"#
+        );
+        let plan = |id: &str, kr: &str| {
+            format!(
+                r#"{{"plan_id":"{id}","partner_id":"acme","start_date":"2025-01-01","end_date":"2025-06-30","status":"active","key_results":[{{"kr_id":"{kr}"}}]}}"#
+            )
+        };
+        let body = format!("{}\n{}\n", plan("p-a", "kr-x"), plan("p-b", "kr-x"));
+        let err = sync(&db, "plans", &body).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"body:2:key_results[0].kr_id: "kr-x": kr_id is a duplicate"#),
+            "{err}"
+        );
+    }
+}
+
+/// Found by the sync property test on PostgreSQL: a text with U+0000 in it was accepted
+/// by validation and refused by PostgreSQL's text type, a 500 (SQLite stored it), and an
+/// id with one failed the id lookup before validation. It is a rejection naming the
+/// field, on both back ends, and nothing is written.
+#[tokio::test]
+async fn a_text_with_a_nul_character_is_refused_on_both_back_ends() {
+    let cases = [
+        (
+            "partners",
+            r#"{"partner_id":"p-nul","name":"x\u0000y"}"#,
+            "name",
+        ),
+        (
+            "partners",
+            r#"{"partner_id":"p-nul","attributes":{"focus":"a\u0000"}}"#,
+            "attributes.focus",
+        ),
+        (
+            "plans",
+            r#"{"plan_id":"acme-2025h1","partner_id":"acme","start_date":"2025-01-01","end_date":"2025-06-30","status":"closed","key_results":[{"kr_id":"acme-h1-rev","unit":"\u0000"}]}"#,
+            "key_results[0].unit",
+        ),
+        (
+            "actions",
+            r#"{"kind":"webinar","stages":["onboard","\u0000"]}"#,
+            "stages",
+        ),
+        // The id lookup before validation failed on this one: a 500 on PostgreSQL.
+        (
+            "activities",
+            r#"{"plan_id":"acme-2025h1\u0000","kind":"qbr","date":"2025-02-01"}"#,
+            "plan_id",
+        ),
+    ];
+    for db in backends("nul").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let counts = db.counts().await;
+        for (entity, body, column) in cases {
+            let err = sync(&db, entity, body).await.unwrap_err();
+            let ImportError::Invalid(r) = &err else {
+                panic!("{} {entity}: expected a rejection, got {err:?}", db.name);
+            };
+            assert_eq!(r.column, column, "{} {entity}: {r}", db.name);
+            assert!(r.rule.contains("NUL"), "{r}");
+        }
+        assert_eq!(db.counts().await, counts, "{}", db.name);
     }
 }
 

@@ -144,6 +144,64 @@ async fn upserting_a_plan_replaces_its_key_results_in_one_transaction() {
     }
 }
 
+/// The store refuses to move a key result to another plan inside the write's own
+/// transaction, not only in the importer's check before it: a concurrent write between
+/// the two must not slip a move through. Nothing of the write is kept.
+#[tokio::test]
+async fn the_store_refuses_to_move_a_key_result_and_keeps_nothing_of_the_write() {
+    for db in backends("kr_guard").await {
+        db.import(FIXTURE.as_ref(), &ImportOptions::default())
+            .await
+            .unwrap();
+        let before = db.store.dataset(&db.tenant).await.unwrap();
+        let counts = db.counts().await;
+        let held = before
+            .key_results
+            .iter()
+            .find(|k| k.kr_id.as_str() == "acme-h1-rev")
+            .unwrap();
+        let moved = KeyResult {
+            plan_id: id("acme-2025h2"),
+            ..held.clone()
+        };
+        let added = KeyResult {
+            kr_id: id("acme-h2-new"),
+            ..moved.clone()
+        };
+        let data = nextbest::domain::Dataset {
+            key_results: vec![added, moved.clone()],
+            ..Default::default()
+        };
+        let err = db
+            .store
+            .write_dataset(&db.tenant, &data, &mut |_, _| {})
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key result `acme-h1-rev` belongs to plan `acme-2025h1`: it cannot move to plan `acme-2025h2`",
+            "{}",
+            db.name
+        );
+        let plan = db
+            .store
+            .plan(&db.tenant, &id("acme-2025h2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .plan;
+        let err = db
+            .store
+            .upsert_plan(&db.tenant, &plan, &[moved])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("`acme-h1-rev`"), "{err}");
+        assert_eq!(db.counts().await, counts, "{}", db.name);
+        let after = db.store.dataset(&db.tenant).await.unwrap();
+        assert_eq!(after.key_results, before.key_results, "{}", db.name);
+    }
+}
+
 #[tokio::test]
 async fn the_sqlite_store_is_durable_and_enforces_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
