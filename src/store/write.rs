@@ -180,11 +180,7 @@ async fn upsert_key_results(
 }
 
 /// Names a key result of `given` that the store holds under another plan.
-async fn moved_key_result(
-    tx: &mut AnyConnection,
-    tenant: &str,
-    given: &[KeyResult],
-) -> StoreError {
+async fn moved_key_result(tx: &mut AnyConnection, tenant: &str, given: &[KeyResult]) -> StoreError {
     let plans: HashMap<&str, &str> = given
         .iter()
         .map(|k| (k.kr_id.as_str(), k.plan_id.as_str()))
