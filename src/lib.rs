@@ -16,5 +16,6 @@ pub mod digest;
 pub mod features;
 pub mod model;
 pub mod nba;
+pub mod service;
 pub mod vector;
 pub mod web;

@@ -21,6 +21,7 @@ use crate::domain::{KnownIds, PlanRecord, PlanStatus};
 use crate::import::{self, ImportOptions};
 use crate::model::pipeline;
 use crate::nba::{self, context, PlanContext, PlannedAction};
+use crate::service::{self, ServiceError};
 use crate::vector::Filter;
 
 /// Actions per answer unless `k` says otherwise.
@@ -28,23 +29,6 @@ const DEFAULT_K: usize = 5;
 
 fn check_k(k: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
     bounded("k", k, default, max)
-}
-
-/// `k` of a next-best-actions answer: up to every action the tenant's catalog holds (a
-/// planning screen may want the whole ranking), never more, since a larger `k` could
-/// only repeat the catalog.
-fn check_k_in_catalog(k: usize, catalog: usize) -> Result<usize, ApiError> {
-    if (1..=catalog).contains(&k) {
-        Ok(k)
-    } else {
-        Err(ApiError::validation(
-            "k",
-            format!(
-                "k must be between 1 and {catalog} (the number of actions in the tenant's \
-                 catalog), not {k}"
-            ),
-        ))
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -78,46 +62,11 @@ pub async fn next_best_actions(
     let id = path_id(&id, "plan_id")?;
     let k = q.k.unwrap_or(DEFAULT_K);
     let as_of = state.as_of(q.as_of);
-    Ok(json_bytes(
-        served_actions(&state, &caller.tenant, &id, as_of, k).await?,
-    ))
-}
-
-/// A plan's next best actions as the API serves them, in JSON: from the answer cache
-/// while it is fresh, else computed, logged and cached. The dashboard reads them here
-/// too, so a page and the API show the same recommendation ids.
-///
-/// # Errors
-/// A `k` outside 1 up to the catalog's size (checked once the engine is at hand; the
-/// cache only ever holds answers to a valid `k`), unknown or closed plans, store
-/// errors, an engine that cannot load.
-pub async fn served_actions(
-    state: &AppState,
-    tenant: &str,
-    id: &crate::domain::Id,
-    as_of: NaiveDate,
-    k: usize,
-) -> Result<Bytes, ApiError> {
-    let cache = state.recommendations();
-    if let Some(body) = cache.and_then(|c| c.get(tenant, id.as_str(), as_of, k)) {
-        return Ok(body);
-    }
-    // The generation is read before the computation, so an answer computed across a
-    // write is stored as already out of date.
-    let slot = cache.map(|c| (c, c.generation(tenant)));
-    let engine = state.engine(tenant).await?;
-    let k = check_k_in_catalog(k, engine.catalog().len())?;
-    let ctx = context::load(state.store(), tenant, id, as_of).await?;
-    let mut recs = engine.recommend(&ctx, k);
-    let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
-    state.reclog().push(tenant, rows).await;
-    let body = Bytes::from(
-        serde_json::to_vec(&recs).map_err(|e| ApiError::internal("serialising actions", &e))?,
-    );
-    if let Some((cache, generation)) = slot {
-        cache.put(tenant, id.as_str(), as_of, k, generation, body.clone());
-    }
-    Ok(body)
+    let body = state
+        .service()
+        .served_actions(&caller.tenant, &id, as_of, k)
+        .await?;
+    Ok(json_bytes(body))
 }
 
 fn json_bytes(body: Bytes) -> Response {
@@ -168,8 +117,8 @@ pub async fn stateless(
     JsonBody(snapshot): JsonBody<Snapshot>,
 ) -> Result<Json<nba::Recommendations>, ApiError> {
     let as_of = state.as_of(snapshot.as_of);
-    let engine = state.engine(&caller.tenant).await?;
-    let k = check_k_in_catalog(snapshot.k.unwrap_or(DEFAULT_K), engine.catalog().len())?;
+    let engine = state.service().engine(&caller.tenant).await?;
+    let k = service::check_k(snapshot.k.unwrap_or(DEFAULT_K), &engine)?;
     let options = ImportOptions::default();
     let mut known = KnownIds {
         catalog: engine.catalog().clone(),
@@ -253,7 +202,7 @@ pub async fn stateless(
         activities,
     };
     let ctx = PlanContext::new(record, partner, as_of);
-    Ok(Json(engine.recommend(&ctx, k)))
+    Ok(Json(service::recommend(engine, ctx, k).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -312,15 +261,19 @@ pub async fn prediction(
             ),
         ));
     }
-    let engine = state.engine(&caller.tenant).await?;
+    let engine = state.service().engine(&caller.tenant).await?;
     let model = engine
         .model()
+        .cloned()
         .ok_or_else(|| ApiError::no_model(&caller.tenant))?;
     let partner = state
         .store()
         .partner(&caller.tenant, &record.plan.partner_id)
         .await?;
-    let p = pipeline::predict_record(model, &record, partner.as_ref(), as_of);
+    let p = service::blocking("a prediction", move || {
+        pipeline::predict_record(&model, &record, partner.as_ref(), as_of)
+    })
+    .await?;
     Ok(Json(PlanPrediction {
         plan_id: id.to_string(),
         as_of,
@@ -341,16 +294,6 @@ pub struct SimilarQuery {
     pub partner_type: Option<String>,
 }
 
-fn no_peers(tenant: &str) -> ApiError {
-    ApiError::new(
-        Problem::NoModel,
-        format!(
-            "tenant `{tenant}` has no similar-partner index yet: train a model \
-             (POST /v1/models/train)"
-        ),
-    )
-}
-
 /// The partners most similar to this one (cosine over profile vectors), optionally
 /// within a region, tier or partner type, with their outcomes.
 #[utoipa::path(get, path = "/v1/partners/{id}/similar", tag = "decisions",
@@ -369,20 +312,13 @@ pub async fn similar(
 ) -> Result<Json<Vec<crate::nba::peers::SimilarPartner>>, ApiError> {
     let id = path_id(&id, "partner_id")?;
     let k = check_k(q.k, 10, 100)?;
-    let engine = state.engine(&caller.tenant).await?;
-    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
+    let engine = state.service().engine(&caller.tenant).await?;
     let filter = Filter {
         partner_type: q.partner_type,
         region: q.region,
         tier: q.tier,
     };
-    Ok(Json(peers.similar(
-        index,
-        &caller.tenant,
-        id.as_str(),
-        k,
-        &filter,
-    )?))
+    Ok(Json(service::similar(engine, id, k, filter).await?))
 }
 
 /// The partner against its most similar peers: 6Cs, NPS, trust, attainment and activity,
@@ -401,9 +337,8 @@ pub async fn benchmark(
     Path(id): Path<String>,
 ) -> Result<Json<crate::nba::peers::Benchmark>, ApiError> {
     let id = path_id(&id, "partner_id")?;
-    let engine = state.engine(&caller.tenant).await?;
-    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
-    Ok(Json(peers.benchmark(index, &caller.tenant, id.as_str())?))
+    let engine = state.service().engine(&caller.tenant).await?;
+    Ok(Json(service::benchmark(engine, id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -434,7 +369,7 @@ pub async fn fit(
     object
         .entry("partner_id")
         .or_insert_with(|| Value::String("prospect".into()));
-    let engine = state.engine(&caller.tenant).await?;
+    let engine = state.service().engine(&caller.tenant).await?;
     let known = KnownIds {
         catalog: engine.catalog().clone(),
         ..KnownIds::default()
@@ -452,8 +387,7 @@ pub async fn fit(
     .into_iter()
     .next()
     .ok_or_else(|| ApiError::validation("partner", "the partner is missing"))?;
-    let (peers, index) = engine.peers().ok_or_else(|| no_peers(&caller.tenant))?;
-    Ok(Json(peers.fit(index, &caller.tenant, &prospect, k)?))
+    Ok(Json(service::fit(engine, prospect, k).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -487,10 +421,12 @@ pub async fn what_if(
     // Refused before the plan is read: a bound on the work, not only on the answer.
     nba::engine::check_what_if(&request.add).map_err(what_if_error)?;
     let as_of = state.as_of(request.as_of);
-    let engine = state.engine(&caller.tenant).await?;
+    let engine = state.service().engine(&caller.tenant).await?;
     let ctx = context::load(state.store(), &caller.tenant, &id, as_of).await?;
-    let result = engine.what_if(&ctx, &request.add).map_err(what_if_error)?;
-    Ok(Json(result))
+    match service::what_if(engine, ctx, request.add).await {
+        Err(ServiceError::Engine(e)) => Err(what_if_error(e)),
+        answered => Ok(Json(answered?)),
+    }
 }
 
 fn what_if_error(e: nba::NbaError) -> ApiError {

@@ -32,21 +32,36 @@ impl DigestSource for AppState {
         since: Option<NaiveDate>,
         locale: &str,
     ) -> Result<Digest, DigestError> {
-        let engine = self.engine(tenant).await.map_err(|e| DigestError::Engine {
+        let engine = self
+            .service()
+            .engine(tenant)
+            .await
+            .map_err(|e| DigestError::Engine {
+                tenant: tenant.to_owned(),
+                why: ApiError::from(e).detail,
+            })?;
+        // Facts mix store reads with the engine's synchronous search and ranking: the
+        // whole composition runs on a blocking thread.
+        let (store, llm) = (self.store().clone(), self.options().llm.clone());
+        let (recipient, locale_tag) = (recipient_id.to_owned(), locale.to_owned());
+        let digest = crate::service::on_blocking_thread("composing a digest", async move {
+            compose(
+                &store,
+                &engine,
+                llm.as_ref(),
+                audience,
+                &recipient,
+                as_of,
+                since,
+                &locale_tag,
+            )
+            .await
+        })
+        .await
+        .map_err(|e| DigestError::Engine {
             tenant: tenant.to_owned(),
-            why: e.detail,
-        })?;
-        let digest = compose(
-            self.store(),
-            &engine,
-            self.options().llm.as_ref(),
-            audience,
-            recipient_id,
-            as_of,
-            since,
-            locale,
-        )
-        .await?;
+            why: ApiError::from(e).detail,
+        })??;
         if let Some(outcome) = digest.llm_check.as_deref() {
             self.metrics()
                 .digest_llm(crate::digest::llm::outcome_label(outcome));

@@ -12,6 +12,7 @@ use crate::model::pipeline::PipelineError;
 use crate::model::registry::RegistryError;
 use crate::nba::peers::PeersError;
 use crate::nba::NbaError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 /// The media type of every error body.
@@ -275,6 +276,21 @@ impl From<StoreError> for ApiError {
                 Self::storage_unavailable("the store is unavailable")
             }
             other => Self::internal("the store query", &other),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Engine(e) => e.into(),
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Peers(e) => e.into(),
+            ServiceError::Pipeline(e) => e.into(),
+            ServiceError::Registry(e) => e.into(),
+            ServiceError::NoPeers(_) => Self::new(Problem::NoModel, e.to_string()),
+            ServiceError::KOutOfRange { .. } => Self::validation("k", e.to_string()),
+            other => Self::internal("the service", &other),
         }
     }
 }

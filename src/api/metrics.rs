@@ -15,8 +15,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use super::state::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: MethodLabel,
@@ -209,9 +207,10 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the index size read now.
-    pub fn render(&self, state: &AppState) -> String {
-        if let (Some(index), Ok(seen)) = (state.open_index(), self.models_seen.lock()) {
+    /// The text exposition, with the index size read now from `index` (a blocking call:
+    /// render on a blocking thread).
+    pub fn render(&self, index: Option<&dyn crate::vector::VectorIndex>) -> String {
+        if let (Some(index), Ok(seen)) = (index, self.models_seen.lock()) {
             for tenant in seen.iter().map(|l| l.tenant.as_str()) {
                 if let Ok(n) = index.count(tenant) {
                     self.index_points

@@ -6,7 +6,6 @@
 //! [`state::AppState`] holds what they share.
 
 pub mod auth;
-pub mod cache;
 pub mod decisions;
 pub mod digests;
 pub mod docs;
@@ -20,7 +19,6 @@ pub mod observe;
 pub mod openapi;
 pub mod ops;
 pub mod portfolio;
-pub mod reclog;
 pub mod server;
 pub mod state;
 pub mod subscriptions;
@@ -191,8 +189,7 @@ pub async fn serve_app(
     server::run(listener, app, state.options().connections, shutdown).await;
     probe.abort();
     tracing::info!("stopped accepting; requests in flight are finished");
-    state.reclog().close().await;
-    state.flush_index();
+    state.service().close().await;
     state.store().close().await;
     Ok(())
 }

@@ -15,7 +15,7 @@ use super::jobs::{Busy, Job};
 use super::state::AppState;
 use crate::model::pipeline;
 use crate::model::train::TrainParams;
-use crate::nba;
+use crate::service::{Indexed, ServiceError};
 
 /// Starts training the tenant's model on its closed plans, then rebuilds its
 /// similar-partner index; the new version becomes active when both succeed.
@@ -41,17 +41,13 @@ pub async fn train(
             )
         })?;
     let location = format!("/v1/jobs/{}", job.job_id);
-    let run = run_training(state.clone(), caller.tenant.clone(), job.job_id.clone());
-    tokio::spawn(async move {
-        // Training is CPU-bound for seconds: on a multi-threaded runtime it moves off the
-        // async workers so requests keep being served.
-        let handle = tokio::runtime::Handle::current();
-        if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-            tokio::task::block_in_place(|| handle.block_on(run));
-        } else {
-            run.await;
-        }
-    });
+    // Training is CPU-bound for seconds: the service runs it on a blocking thread, so
+    // requests keep being served.
+    tokio::spawn(run_training(
+        state.clone(),
+        caller.tenant.clone(),
+        job.job_id.clone(),
+    ));
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -60,48 +56,31 @@ pub async fn train(
 }
 
 async fn run_training(state: AppState, tenant: String, job_id: String) {
-    let jobs = state.jobs();
-    let mut progress = |stage: &str| jobs.stage(&job_id, stage);
-    let trained = pipeline::train_tenant(
-        state.store(),
-        state.registry(),
-        &tenant,
-        &TrainParams::default(),
-        &mut progress,
-    )
-    .await;
+    let progress = {
+        let (state, job_id) = (state.clone(), job_id.clone());
+        move |stage: &str| state.jobs().stage(&job_id, stage)
+    };
+    let trained = state
+        .service()
+        .train(&tenant, &TrainParams::default(), progress)
+        .await;
     let outcome = match trained {
-        Ok((card, report)) => {
-            jobs.stage(&job_id, "rebuilding the similar-partner index");
-            let dimension = pipeline::active_model(state.registry(), &tenant)
-                .ok()
-                .and_then(|(m, _)| m.profile.as_ref().map(|p| p.dimension()));
-            let reindexed = match dimension.and_then(|d| state.index(d)) {
-                Some(index) => {
-                    match nba::peers::reindex(
-                        state.store(),
-                        state.registry(),
-                        index.as_ref(),
-                        &tenant,
-                    )
-                    .await
-                    {
-                        Ok(report) => serde_json::to_value(report).unwrap_or_default(),
-                        Err(e) => {
-                            tracing::warn!(tenant, error = %crate::report::Report(&e), "reindex after training failed");
-                            serde_json::json!({ "error": crate::report::Report(&e).to_string() })
-                        }
-                    }
+        Ok(trained) => {
+            let index = match &trained.indexed {
+                Indexed::Rebuilt(report) => serde_json::to_value(report).unwrap_or_default(),
+                Indexed::Failed(e) => {
+                    serde_json::json!({ "error": crate::report::Report(e).to_string() })
                 }
-                None => serde_json::json!({ "error": "the vector index is unavailable" }),
+                Indexed::Unavailable => {
+                    serde_json::json!({ "error": "the vector index is unavailable" })
+                }
             };
-            state.drop_engine(&tenant);
             Ok(serde_json::json!({
-                "version": card.version,
-                "training_seconds": card.training_seconds,
-                "sizes": card.sizes,
-                "test": serde_json::to_value(&report.test).unwrap_or_default(),
-                "index": reindexed,
+                "version": trained.card.version,
+                "training_seconds": trained.card.training_seconds,
+                "sizes": trained.card.sizes,
+                "test": serde_json::to_value(&trained.report.test).unwrap_or_default(),
+                "index": index,
             }))
         }
         Err(e) => {
@@ -109,14 +88,19 @@ async fn run_training(state: AppState, tenant: String, job_id: String) {
             Err(format!("{}; the active model is unchanged", job_error(&e)))
         }
     };
-    jobs.finish(&job_id, outcome);
+    state.jobs().finish(&job_id, outcome);
 }
 
 /// What a job's caller is told of a failed training: the whole story when it is about
 /// their data (too few closed plans, a degenerate split), and no more than the kind of
 /// failure when it is the server's (file paths, SQL and the like stay in the log).
-fn job_error(e: &pipeline::PipelineError) -> String {
+fn job_error(e: &ServiceError) -> String {
     use pipeline::PipelineError as E;
+    let ServiceError::Pipeline(e) = e else {
+        return "training failed on the server; the server log has the cause (search for \
+                the job id)"
+            .to_owned();
+    };
     match e {
         E::Features(_) | E::Model(_) | E::NoActiveModel(_) | E::NoSuchActivePlan(_) => {
             crate::report::Report(e).to_string()
@@ -192,9 +176,9 @@ pub async fn activate(
     Path(version): Path<String>,
 ) -> Result<Json<crate::model::ModelCard>, ApiError> {
     caller.require(Scope::Admin)?;
-    let card = state.registry().activate(&caller.tenant, &version)?;
-    state.drop_engine(&caller.tenant);
-    Ok(Json(card))
+    Ok(Json(
+        state.service().activate(&caller.tenant, &version).await?,
+    ))
 }
 
 #[cfg(test)]
@@ -204,14 +188,14 @@ mod tests {
 
     #[test]
     fn a_failed_jobs_error_names_no_server_path() {
-        let e = pipeline::PipelineError::Registry(RegistryError::Io {
+        let e = ServiceError::Pipeline(pipeline::PipelineError::Registry(RegistryError::Io {
             path: "/srv/nextbest/models/acme/.tmp-v1-42/model.json".into(),
             source: std::io::Error::from_raw_os_error(28),
-        });
+        }));
         let shown = job_error(&e);
         assert!(!shown.contains("/srv"), "{shown}");
         assert!(shown.contains("server log"), "{shown}");
-        let data = pipeline::PipelineError::NoActiveModel("acme".into());
+        let data = ServiceError::Pipeline(pipeline::PipelineError::NoActiveModel("acme".into()));
         assert!(job_error(&data).contains("acme"));
     }
 }

@@ -75,19 +75,25 @@ pub async fn metrics(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    Ok(open_metrics(State(state)).await)
+    open_metrics(State(state)).await
 }
 
 /// [`metrics`] without a key: only on the `--metrics-bind` address.
-pub async fn open_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+pub async fn open_metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    // The index size is asked of the index: a blocking call.
+    let rendered = crate::service::blocking("rendering the metrics", move || {
+        let index = state.service().open_index();
+        state.metrics().render(index.as_deref())
+    })
+    .await?;
+    Ok((
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics().render(&state),
-    )
+        rendered,
+    ))
 }
 
 /// The OpenAPI 3.1 document of this API, generated from the handlers.

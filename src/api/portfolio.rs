@@ -13,6 +13,7 @@ use super::extract::{bounded, path_id, Query};
 use super::state::AppState;
 use crate::nba::attention;
 use crate::nba::portfolio::{self, GroupBy};
+use crate::service;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ForecastQuery {
@@ -47,13 +48,18 @@ pub async fn forecast(
         )
     })?;
     let as_of = state.as_of(q.as_of);
-    let engine = state.engine(&caller.tenant).await?;
+    let engine = state.service().engine(&caller.tenant).await?;
     let model = engine
         .model()
+        .cloned()
         .ok_or_else(|| ApiError::no_model(&caller.tenant))?;
-    Ok(Json(
-        portfolio::forecast(state.store(), model, &caller.tenant, as_of, group_by).await?,
-    ))
+    // Predicts every active plan: CPU work for a blocking thread.
+    let (store, tenant) = (state.store().clone(), caller.tenant.clone());
+    let forecast = service::on_blocking_thread("a forecast", async move {
+        portfolio::forecast(&store, &model, &tenant, as_of, group_by).await
+    })
+    .await??;
+    Ok(Json(forecast))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,15 +91,19 @@ pub async fn attention(
         return Err(ApiError::not_found("manager", id.as_str()));
     }
     let as_of = state.as_of(q.as_of);
-    let engine = state.engine(&caller.tenant).await?;
-    let found = attention::attention(
-        state.store(),
-        engine.model().map(AsRef::as_ref),
-        &caller.tenant,
-        &id,
-        as_of,
-        limit,
-    )
-    .await?;
+    let engine = state.service().engine(&caller.tenant).await?;
+    let (store, tenant) = (state.store().clone(), caller.tenant.clone());
+    let found = service::on_blocking_thread("an attention list", async move {
+        attention::attention(
+            &store,
+            engine.model().map(AsRef::as_ref),
+            &tenant,
+            &id,
+            as_of,
+            limit,
+        )
+        .await
+    })
+    .await??;
     Ok(Json(found))
 }

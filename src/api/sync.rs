@@ -106,7 +106,7 @@ async fn sync(
         &ImportOptions::default(),
     )
     .await?;
-    state.mark_stale(&caller.tenant);
+    state.service().mark_stale(&caller.tenant);
     tracing::info!(tenant = %caller.tenant, entity, rows = ?written(&outcome), "synced");
     Ok(outcome)
 }

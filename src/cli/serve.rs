@@ -257,7 +257,7 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         webhook_policy,
     };
     let state = AppState::new(store, config.clone(), options);
-    state.warm();
+    state.service().warm();
     let delivery = DeliveryOptions {
         poll: args.delivery_poll,
         schedule_every: args.schedule_every,

@@ -38,10 +38,20 @@ pub async fn page(
     Viewer(caller): Viewer,
     Query(q): Query<LeadershipQuery>,
 ) -> Result<Response, PageError> {
+    // The page mixes store reads with predictions and the engine's synchronous search:
+    // it is rendered on a blocking thread.
+    crate::service::on_blocking_thread("the leadership page", render(state, caller, q)).await?
+}
+
+async fn render(
+    state: AppState,
+    caller: crate::api::auth::Caller,
+    q: LeadershipQuery,
+) -> Result<Response, PageError> {
     let tenant = caller.tenant.as_str();
     let group_by = GroupBy::parse(q.group_by.as_deref().unwrap_or("region"))?;
     let as_of = state.as_of(None);
-    let engine = state.engine(tenant).await?;
+    let engine = state.service().engine(tenant).await?;
     let store = state.store();
     let records = store.active_plans(tenant).await?;
     let partners: HashMap<String, Partner> = store

@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 use super::layout::{self, Header};
 use super::session::{see_other, Viewer};
 use super::PageError;
-use crate::api::decisions::served_actions;
 use crate::api::extract::path_id;
 use crate::api::sync::record_feedback;
 use crate::api::{ApiError, AppState};
@@ -43,6 +42,17 @@ pub async fn page(
     Path(id): Path<String>,
     Query(saved): Query<Saved>,
 ) -> Result<Response, PageError> {
+    // The page mixes store reads with predictions and the engine's synchronous search:
+    // it is rendered on a blocking thread.
+    crate::service::on_blocking_thread("the manager page", render(state, caller, id, saved)).await?
+}
+
+async fn render(
+    state: AppState,
+    caller: crate::api::auth::Caller,
+    id: String,
+    saved: Saved,
+) -> Result<Response, PageError> {
     let tenant = caller.tenant.as_str();
     let id = path_id(&id, "manager_id")?;
     let store = state.store();
@@ -50,7 +60,7 @@ pub async fn page(
         return Err(ApiError::not_found("manager", id.as_str()).into());
     }
     let as_of = state.as_of(None);
-    let engine = state.engine(tenant).await?;
+    let engine = state.service().engine(tenant).await?;
     let model = engine.model();
     let view = ManagerView::read(store, tenant, &id).await?;
     let listed = attention_among(
@@ -108,7 +118,10 @@ pub async fn page(
         for record in plans {
             let prediction = model.map(|m| predict_record(m, record, Some(partner), as_of));
             let facts = plan_facts(record, as_of, prediction.as_ref());
-            let body = served_actions(&state, tenant, &record.plan.plan_id, as_of, ACTIONS).await?;
+            let body = state
+                .service()
+                .served_actions(tenant, &record.plan.plan_id, as_of, ACTIONS)
+                .await?;
             let recs: Value = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::internal("reading served actions", &e))?;
             let answered = answered_by_plan

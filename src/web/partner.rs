@@ -31,10 +31,20 @@ pub async fn page(
     Viewer(caller): Viewer,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
+    // The page mixes store reads with predictions and the engine's synchronous search:
+    // it is rendered on a blocking thread.
+    crate::service::on_blocking_thread("the partner page", render(state, caller, id)).await?
+}
+
+async fn render(
+    state: AppState,
+    caller: crate::api::auth::Caller,
+    id: String,
+) -> Result<Response, PageError> {
     let tenant = caller.tenant.as_str();
     let id = path_id(&id, "partner_id")?;
     let as_of = state.as_of(None);
-    let engine = state.engine(tenant).await?;
+    let engine = state.service().engine(tenant).await?;
     let store = state.store();
     let partner = store
         .partner(tenant, &id)

@@ -452,7 +452,10 @@ async fn a_receiver_that_is_down_for_a_while_gets_every_digest_once_back() {
     );
     assert!(rows.iter().all(|d| d.attempts >= 2), "{rows:?}");
     assert_eq!(receiver.bad_signatures(), 0);
-    let metrics = app.state.metrics().render(&app.state);
+    let metrics = app
+        .state
+        .metrics()
+        .render(app.state.service().open_index().as_deref());
     assert!(
         metrics.contains("nextbest_digest_deliveries_total{outcome=\"delivered\"} 4"),
         "{metrics}"

@@ -135,6 +135,7 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
     let state = AppState::new(db.store.clone(), config, options);
     let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
     let index = state
+        .service()
         .index(model.profile.as_ref().unwrap().dimension())
         .unwrap();
     nba::peers::reindex(&db.store, &registry, index.as_ref(), &db.tenant)

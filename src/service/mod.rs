@@ -1,0 +1,338 @@
+//! What serving needs around the pure engine, shared by the API and the dashboard: each
+//! tenant's engine (loaded, cached, reloaded after writes, hot-swapped for a new model),
+//! the similar-partner index (opened on first use), the answer cache and the
+//! recommendation log, train-and-reindex, recommend-and-log, and the boundary between
+//! async handlers and blocking work ([`blocking`]).
+//!
+//! `api` and `web` call it and map its one error type, [`ServiceError`], in one place;
+//! the engine (`nba`) stays free of caches, runtimes and threads.
+
+pub mod blocking;
+mod cache;
+mod engines;
+mod error;
+mod reclog;
+mod recommend;
+pub mod train;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
+
+pub use blocking::{blocking, on_blocking_thread};
+pub use cache::RecommendationCache;
+pub use engines::load_engine;
+pub use error::ServiceError;
+pub use reclog::RecommendationLog;
+pub use recommend::{benchmark, check_k, fit, recommend, similar, what_if};
+pub use train::{train_and_reindex, Indexed, Trained};
+
+use crate::config::Config;
+use crate::model::Registry;
+use crate::nba::Engine;
+use crate::store::Store;
+use crate::vector::{self, VectorIndex};
+use engines::{Engines, Loaded};
+
+/// What the service is told of, for the operator's metrics; the API passes its metrics.
+pub trait ServiceEvents: Send + Sync {
+    /// A tenant's engine was loaded with this model version (`none` without one).
+    fn engine_loaded(&self, tenant: &str, model_version: &str);
+}
+
+/// Events nobody listens to (a command-line run, a test).
+pub struct Unobserved;
+
+impl ServiceEvents for Unobserved {
+    fn engine_loaded(&self, _: &str, _: &str) {}
+}
+
+/// The service's clocks and caching; the server's flags set them.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The date decisions are made as of, when the request does not say: `None` is today.
+    pub as_of: Option<NaiveDate>,
+    /// How stale a tenant's similar-partner data may get after writes before the engine
+    /// is reloaded in the background.
+    pub engine_refresh: Duration,
+    /// Answer a repeated next-best-actions request from memory until the tenant's data
+    /// or model changes.
+    pub cache_recommendations: bool,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            as_of: None,
+            engine_refresh: Duration::from_secs(60),
+            cache_recommendations: true,
+        }
+    }
+}
+
+/// The serving state; cheap to clone.
+#[derive(Clone)]
+pub struct Service(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    registry: Registry,
+    config: Config,
+    options: ServiceOptions,
+    index: RwLock<Option<Arc<dyn VectorIndex>>>,
+    engines: Engines,
+    answers: RecommendationCache,
+    reclog: RecommendationLog,
+    events: Arc<dyn ServiceEvents>,
+}
+
+impl Service {
+    /// The service over an open store. The vector index opens when the first tenant with
+    /// a profile-carrying model needs it. Starts the recommendation log writer, so it
+    /// must run inside a tokio runtime.
+    pub fn new(
+        store: Store,
+        config: Config,
+        options: ServiceOptions,
+        events: Arc<dyn ServiceEvents>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            registry: Registry::new(&config.models_dir),
+            reclog: RecommendationLog::start(store.clone()),
+            store,
+            config,
+            options,
+            index: RwLock::new(None),
+            engines: Engines::default(),
+            answers: RecommendationCache::default(),
+            events,
+        }))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub fn options(&self) -> &ServiceOptions {
+        &self.0.options
+    }
+
+    /// The batching writer of the recommendation log.
+    pub fn reclog(&self) -> &RecommendationLog {
+        &self.0.reclog
+    }
+
+    /// Served recommendations by plan, date and k, until the tenant's data changes.
+    pub fn answers(&self) -> Option<&RecommendationCache> {
+        self.0
+            .options
+            .cache_recommendations
+            .then_some(&self.0.answers)
+    }
+
+    /// The request's `as_of`, else the server's fixed date, else today.
+    pub fn as_of(&self, asked: Option<NaiveDate>) -> NaiveDate {
+        asked
+            .or(self.0.options.as_of)
+            .unwrap_or_else(|| Utc::now().date_naive())
+    }
+
+    /// The server's clock: now, or noon UTC of the fixed `--as-of` day, so what a demo
+    /// server records is seen by the decisions it makes as of that day.
+    pub fn now(&self) -> chrono::DateTime<Utc> {
+        match self.0.options.as_of.and_then(|d| d.and_hms_opt(12, 0, 0)) {
+            Some(noon) => noon.and_utc(),
+            None => Utc::now(),
+        }
+    }
+
+    /// The vector index for profile vectors of `dimension`, opened on first use. `None`
+    /// (logged) when it cannot be opened: decisions then go without similar partners.
+    /// Opening reads and locks files: call it from a blocking thread (the engine loader
+    /// and the trainer do).
+    pub fn index(&self, dimension: usize) -> Option<Arc<dyn VectorIndex>> {
+        if let Ok(guard) = self.0.index.read() {
+            if let Some(index) = guard.as_ref() {
+                return (index.dimension() == dimension).then(|| Arc::clone(index));
+            }
+        }
+        let mut guard = self.0.index.write().ok()?;
+        if let Some(index) = guard.as_ref() {
+            return (index.dimension() == dimension).then(|| Arc::clone(index));
+        }
+        match vector::open_index(&self.0.config, dimension) {
+            Ok(index) => {
+                *guard = Some(Arc::clone(&index));
+                Some(index)
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::report::Report(&e), dimension, "vector index unavailable; serving without similar partners");
+                None
+            }
+        }
+    }
+
+    /// The index if one is open, for metrics and shutdown.
+    pub fn open_index(&self) -> Option<Arc<dyn VectorIndex>> {
+        self.0.index.read().ok()?.clone()
+    }
+
+    /// The tenant's engine: cached; loaded on first use; reloaded in the background when
+    /// writes made its similar-partner data stale and it is older than `engine_refresh`.
+    ///
+    /// # Errors
+    /// What [`load_engine`] meets.
+    pub async fn engine(&self, tenant: &str) -> Result<Arc<Engine>, ServiceError> {
+        if let Some(engine) = self.cached(tenant) {
+            return Ok(engine);
+        }
+        let _guard = self.0.engines.load_lock.lock().await;
+        if let Some(engine) = self.cached(tenant) {
+            return Ok(engine);
+        }
+        let engine = Arc::new(self.load(tenant).await?);
+        if let Ok(mut engines) = self.0.engines.loaded.write() {
+            engines.insert(tenant.to_owned(), Loaded::fresh(Arc::clone(&engine)));
+        }
+        Ok(engine)
+    }
+
+    fn cached(&self, tenant: &str) -> Option<Arc<Engine>> {
+        let (engine, due) = {
+            let engines = self.0.engines.loaded.read().ok()?;
+            let loaded = engines.get(tenant)?;
+            let due = loaded.stale
+                && !loaded.reloading
+                && loaded.loaded_at.elapsed() >= self.0.options.engine_refresh;
+            (Arc::clone(&loaded.engine), due)
+        };
+        if due {
+            self.reload_in_background(tenant);
+        }
+        Some(engine)
+    }
+
+    fn reload_in_background(&self, tenant: &str) {
+        let Ok(mut engines) = self.0.engines.loaded.write() else {
+            return;
+        };
+        let Some(loaded) = engines.get_mut(tenant) else {
+            return;
+        };
+        if loaded.reloading {
+            return;
+        }
+        loaded.reloading = true;
+        drop(engines);
+        let service = self.clone();
+        let tenant = tenant.to_owned();
+        tokio::spawn(async move {
+            match service.load(&tenant).await {
+                Ok(engine) => {
+                    service.0.answers.invalidate(&tenant);
+                    if let Ok(mut engines) = service.0.engines.loaded.write() {
+                        engines.insert(tenant.clone(), Loaded::fresh(Arc::new(engine)));
+                    }
+                    tracing::info!(tenant, "engine reloaded after writes");
+                }
+                Err(e) => {
+                    tracing::warn!(tenant, error = %crate::report::Report(&e), "engine reload failed; serving the loaded one");
+                    if let Ok(mut engines) = service.0.engines.loaded.write() {
+                        if let Some(loaded) = engines.get_mut(&tenant) {
+                            loaded.reloading = false;
+                            loaded.loaded_at = Instant::now();
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    async fn load(&self, tenant: &str) -> Result<Engine, ServiceError> {
+        let started = Instant::now();
+        let index = {
+            let (service, tenant) = (self.clone(), tenant.to_owned());
+            blocking("opening the vector index", move || {
+                let dimension = crate::model::pipeline::active_model(&service.0.registry, &tenant)
+                    .ok()
+                    .and_then(|(model, _)| model.profile.as_ref().map(|p| p.dimension()));
+                dimension.and_then(|d| service.index(d))
+            })
+            .await?
+        };
+        let as_of = self.as_of(None);
+        let engine = load_engine(&self.0.store, &self.0.registry, index, tenant, as_of).await?;
+        let version = engine.model_version().unwrap_or("none");
+        tracing::info!(
+            tenant,
+            model_version = version,
+            ms = started.elapsed().as_millis() as u64,
+            "engine loaded"
+        );
+        self.0.events.engine_loaded(tenant, version);
+        Ok(engine)
+    }
+
+    /// Loads every tenant's engine in the background, so the first request of each does
+    /// not pay for it.
+    pub fn warm(&self) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let tenants = match service.store().tenants().await {
+                Ok(tenants) => tenants,
+                Err(e) => {
+                    tracing::warn!(error = %crate::report::Report(&e), "could not list tenants to warm");
+                    return;
+                }
+            };
+            for tenant in tenants {
+                if let Err(e) = service.engine(&tenant).await {
+                    tracing::warn!(tenant, error = %crate::report::Report(&e), "could not warm the engine");
+                }
+            }
+        });
+    }
+
+    /// Data of `tenant` changed: its answers are out of date, and its engine reloads in
+    /// the background once it is older than `engine_refresh`.
+    pub fn mark_stale(&self, tenant: &str) {
+        self.0.answers.invalidate(tenant);
+        if let Ok(mut engines) = self.0.engines.loaded.write() {
+            if let Some(loaded) = engines.get_mut(tenant) {
+                loaded.stale = true;
+            }
+        }
+    }
+
+    /// The tenant's model changed (trained or activated): the next request loads the
+    /// engine afresh, and requests in flight finish on the old one.
+    pub fn drop_engine(&self, tenant: &str) {
+        self.0.answers.invalidate(tenant);
+        if let Ok(mut engines) = self.0.engines.loaded.write() {
+            engines.remove(tenant);
+        }
+    }
+
+    /// Writes the queued recommendation log and persists what the vector index holds in
+    /// memory; called on shutdown.
+    pub async fn close(&self) {
+        self.0.reclog.close().await;
+        if let Some(index) = self.open_index() {
+            let flushed = blocking("flushing the vector index", move || index.flush()).await;
+            match flushed {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %crate::report::Report(&e), "could not flush the vector index");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::report::Report(&e), "could not flush the vector index");
+                }
+            }
+        }
+    }
+}
