@@ -5,10 +5,13 @@
 //! Point ids and payloads are the same as the edge backend's.
 //!
 //! qdrant-client is async; [`VectorIndex`] is not. The index owns a one-worker tokio
-//! runtime and blocks on it, so it works from plain threads, from `spawn_blocking` and
-//! from tests alike, and its connections live on a runtime that outlives every call.
-//! Blocking on it from inside an async task panics (tokio forbids it): call it from
-//! `spawn_blocking`, as for the edge backend.
+//! runtime and blocks on it, so its connections live on a runtime that outlives every
+//! call. Tokio forbids starting a runtime inside another one's context, so a call made
+//! where a runtime is entered leaves it first: through `block_in_place` on a
+//! multi-threaded runtime, through a scoped thread on a current-thread one. It works from
+//! plain threads, from `spawn_blocking` and from async code alike without panicking, but
+//! it blocks: the server calls it from `spawn_blocking` (`service::blocking`), as it
+//! does the edge backend.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -34,6 +37,22 @@ use super::{
     IndexError, Point, Stored, VectorIndex, WRITE_BATCH,
 };
 use crate::domain::Id;
+
+/// Runs `f`, which blocks on the index's own runtime, outside whatever runtime context
+/// the calling thread has entered: tokio panics when a runtime is started inside another.
+fn outside_any_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Err(_) => f(),
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        // A current-thread runtime allows no `block_in_place`: a thread of our own has
+        // no runtime context at all.
+        Ok(_) => std::thread::scope(|scope| match scope.spawn(f).join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }),
+    }
+}
 
 /// The collection nextbest uses unless told otherwise.
 pub const DEFAULT_COLLECTION: &str = "nextbest_partners";
@@ -123,8 +142,11 @@ impl QdrantIndex {
     fn call<T>(
         &self,
         what: &'static str,
-        future: impl Future<Output = Result<T, QdrantError>>,
-    ) -> Result<T, IndexError> {
+        future: impl Future<Output = Result<T, QdrantError>> + Send,
+    ) -> Result<T, IndexError>
+    where
+        T: Send,
+    {
         let runtime = self.runtime.as_ref().ok_or_else(|| IndexError::Qdrant {
             what,
             collection: self.collection.clone(),
@@ -132,7 +154,7 @@ impl QdrantIndex {
                 "the client was shut down".into(),
             )),
         })?;
-        runtime.block_on(future).map_err(|e| IndexError::Qdrant {
+        outside_any_runtime(|| runtime.block_on(future)).map_err(|e| IndexError::Qdrant {
             what,
             collection: self.collection.clone(),
             source: Box::new(e),

@@ -322,3 +322,19 @@ pub async fn metrics_text(client: &reqwest::Client, base: &str, admin: &str) -> 
         .await
         .expect("metrics text")
 }
+
+/// The Qdrant server for the tests (gRPC URL in `NEXTBEST_TEST_QDRANT_URL`; `.ci/run`
+/// starts the real 1.19 server from `../shared/bin/` and sets it). Without one the test
+/// is skipped with a notice, unless `NEXTBEST_REQUIRE_QDRANT=1` (as in CI) makes it fail.
+pub fn qdrant_url(test: &str) -> Option<String> {
+    match std::env::var("NEXTBEST_TEST_QDRANT_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("NEXTBEST_REQUIRE_QDRANT").is_ok_and(|v| v == "1") => {
+            panic!("{test}: NEXTBEST_REQUIRE_QDRANT=1 but NEXTBEST_TEST_QDRANT_URL is not set")
+        }
+        Err(_) => {
+            eprintln!("skipping the Qdrant server for {test}: NEXTBEST_TEST_QDRANT_URL is not set");
+            None
+        }
+    }
+}

@@ -15,6 +15,7 @@ mod model;
 mod nba;
 mod peers;
 mod portfolio;
+mod qdrant_server;
 mod records;
 mod store;
 mod vector;

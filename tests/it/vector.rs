@@ -90,10 +90,7 @@ fn edge() -> Backend {
 
 /// The Qdrant server at `NEXTBEST_TEST_QDRANT_URL`, in a collection of this test's own.
 fn server(test: &str) -> Option<Backend> {
-    let Ok(url) = std::env::var("NEXTBEST_TEST_QDRANT_URL") else {
-        eprintln!("skipping the Qdrant server for {test}: NEXTBEST_TEST_QDRANT_URL is not set");
-        return None;
-    };
+    let url = crate::helpers::qdrant_url(test)?;
     let run = format!(
         "{}-{}",
         std::process::id(),
