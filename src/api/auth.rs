@@ -3,9 +3,7 @@
 //! bound to one tenant and one scope; every handler gets the tenant from the key, never
 //! from the request, so one tenant can never name another's data.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -16,6 +14,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, Problem};
+use super::key_cache::KnownKey;
+pub use super::key_cache::{KeyCache, KEY_CACHE_TTL};
 use super::state::AppState;
 use crate::store::{Store, StoreError, StoredKey};
 
@@ -135,61 +135,6 @@ pub async fn create_key(
         tenant: tenant.to_owned(),
         scope,
     })
-}
-
-/// How long a verified key row is trusted before it is read again: a revocation takes
-/// effect on bearer requests within this time, and a hot endpoint does not query the
-/// store per request. (Dashboard sessions read their key row on every page view.)
-pub const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-
-/// Recently read key rows, by key id.
-#[derive(Default)]
-pub struct KeyCache {
-    rows: Mutex<HashMap<String, CachedKey>>,
-}
-
-/// A key row (or its absence) and when it was read.
-type CachedKey = (Option<Arc<KnownKey>>, Instant);
-
-/// A stored key row with its secret's digest decoded once, so a request compares 32
-/// bytes instead of encoding its own digest as hex.
-struct KnownKey {
-    row: StoredKey,
-    digest: Option<[u8; 32]>,
-}
-
-impl KnownKey {
-    fn new(row: StoredKey) -> Self {
-        let mut digest = [0_u8; 32];
-        let digest = hex::decode_to_slice(&row.secret_sha256, &mut digest)
-            .ok()
-            .map(|()| digest);
-        Self { row, digest }
-    }
-}
-
-impl KeyCache {
-    fn get(&self, key_id: &str) -> Option<Option<Arc<KnownKey>>> {
-        let rows = self.rows.lock().ok()?;
-        let (row, at) = rows.get(key_id)?;
-        (at.elapsed() < KEY_CACHE_TTL).then(|| row.clone())
-    }
-
-    fn put(&self, key_id: &str, row: Option<Arc<KnownKey>>) {
-        if let Ok(mut rows) = self.rows.lock() {
-            if rows.len() > 10_000 {
-                rows.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-            }
-            rows.insert(key_id.to_owned(), (row, Instant::now()));
-        }
-    }
-
-    /// Forgets every cached row (after a revocation in this process).
-    pub fn clear(&self) {
-        if let Ok(mut rows) = self.rows.lock() {
-            rows.clear();
-        }
-    }
 }
 
 fn unauthorized(detail: &str) -> ApiError {

@@ -2,6 +2,8 @@
 //! on, a human `detail`, and where the input was wrong, the offending `field` (and `line`
 //! for NDJSON bodies). Every failure a handler can meet is mapped here, once.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -132,8 +134,15 @@ pub struct ApiError {
     pub line: Option<u64>,
     pub value: Option<String>,
     /// Seconds, for 503s a client should retry.
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+    /// What the operator needs to know of a 5xx (the full error chain); never sent to the
+    /// client. The observe layer logs it once, with the request id.
+    pub cause: Option<Arc<str>>,
 }
+
+/// A 5xx answer's cause, carried on the response for the observe layer to log.
+#[derive(Debug, Clone)]
+pub struct Cause(pub Arc<str>);
 
 impl ApiError {
     pub fn new(problem: Problem, detail: impl Into<String>) -> Self {
@@ -144,6 +153,7 @@ impl ApiError {
             line: None,
             value: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -168,19 +178,20 @@ impl ApiError {
         self
     }
 
-    /// A failure nobody can act on from the outside: logged in full, answered as 500
-    /// without internals.
+    /// A failure nobody can act on from the outside: answered as 500 without internals,
+    /// logged in full (with the request id) by the observe layer.
     pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(
-            error = %crate::report::Report(error),
-            context,
-            request_id = %super::observe::current_request_id(),
-            "request failed"
-        );
         Self::new(
             Problem::Internal,
             format!("{context} failed; the server log has the cause (search for the request id)"),
         )
+        .caused_by(context, error)
+    }
+
+    /// Keeps `error` as the cause the server log shows for this answer.
+    pub fn caused_by(mut self, context: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        self.cause = Some(format!("{context}: {}", crate::report::Report(error)).into());
+        self
     }
 
     pub fn body(&self) -> ProblemBody {
@@ -212,6 +223,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"nextbest\""),
             );
         }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Cause(cause));
+        }
         response
     }
 }
@@ -233,13 +247,14 @@ impl From<Rejection> for ApiError {
             line: Some(r.line),
             value: (!r.value.is_empty()).then(|| r.value.clone()),
             retry_after: None,
+            cause: None,
         }
     }
 }
 
 /// Seconds a client is asked to wait after a storage fault: the readiness probe looks
 /// again every second while one lasts, so a retry after this finds it over, or not.
-pub const STORAGE_RETRY_AFTER: u64 = 2;
+pub const STORAGE_RETRY_AFTER: u32 = 2;
 
 impl ApiError {
     /// The store cannot answer (a full disk, an unwritable file, a database restarting):
@@ -254,16 +269,12 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
-            tracing::warn!(
-                error = %crate::report::Report(&e),
-                request_id = %super::observe::current_request_id(),
-                "storage unavailable"
-            );
             return Self::storage_unavailable(
                 "the store cannot take this request right now (a storage fault, not a fault \
                  of the request); it was not acknowledged, and since every write is \
                  idempotent it can be sent again after Retry-After seconds",
-            );
+            )
+            .caused_by("the store", &e);
         }
         match e {
             StoreError::KeyResultOfAnotherPlan { ref kr_id, .. } => {
@@ -272,8 +283,7 @@ impl From<StoreError> for ApiError {
                 err
             }
             StoreError::Connect(..) => {
-                tracing::error!(error = %crate::report::Report(&e), request_id = %super::observe::current_request_id(), "store unavailable");
-                Self::storage_unavailable("the store is unavailable")
+                Self::storage_unavailable("the store is unavailable").caused_by("the store", &e)
             }
             other => Self::internal("the store query", &other),
         }

@@ -12,6 +12,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod key_cache;
 pub mod limits;
 pub mod metrics;
 pub mod models;

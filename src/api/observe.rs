@@ -24,7 +24,7 @@ use futures_util::FutureExt;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use super::error::{ApiError, Problem};
+use super::error::{ApiError, Cause, Problem};
 use super::state::AppState;
 
 /// The header that carries a request's id both ways.
@@ -152,6 +152,15 @@ where
                 Err(panic) => CURRENT_REQUEST.sync_scope(id.clone(), || panicked(panic)),
             };
             let status = response.status().as_u16();
+            if let Some(Cause(cause)) = response.extensions_mut().remove::<Cause>() {
+                // Every 5xx's cause, once, here, with the request id it was answered with.
+                let request_id = id.to_str().unwrap_or_default();
+                if status == 503 {
+                    tracing::warn!(status, request_id, cause = %cause, "request refused");
+                } else {
+                    tracing::error!(status, request_id, cause = %cause, "request failed");
+                }
+            }
             let elapsed = started.elapsed();
             tracing::debug!(status, latency_us = elapsed.as_micros() as u64, "answered");
             state

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
 
-use super::auth::KeyCache;
 use super::jobs::Jobs;
+use super::key_cache::KeyCache;
 use super::metrics::Metrics;
 use crate::config::Config;
 use crate::model::Registry;

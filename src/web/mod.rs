@@ -56,7 +56,9 @@ impl<E: Into<ApiError>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let detail = self.0.detail.clone();
-        let status = self.0.into_response().status();
+        let mut api = self.0.into_response();
+        let status = api.status();
+        let cause = api.extensions_mut().remove::<crate::api::error::Cause>();
         let body = html! {
             main {
                 h1 { "Cannot show this page" }
@@ -64,6 +66,11 @@ impl IntoResponse for PageError {
                 p { a href="/ui" { "Back to the overview" } }
             }
         };
-        (status, layout::page("Error", None, body)).into_response()
+        let mut page = (status, layout::page("Error", None, body)).into_response();
+        if let Some(cause) = cause {
+            // The observe layer logs a 5xx's cause, whoever renders the answer.
+            page.extensions_mut().insert(cause);
+        }
+        page
     }
 }
