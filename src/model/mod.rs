@@ -9,5 +9,6 @@ pub mod pipeline;
 pub mod plots;
 pub mod registry;
 pub mod train;
+pub mod treatments;
 
 pub use registry::{ModelCard, Registry, RegistryError};

@@ -109,7 +109,7 @@ pub async fn train_tenant(
     let mut trained = train(&set, params, progress)?;
     progress("fitting action effects");
     let kinds: Vec<String> = catalog.iter().map(|s| s.kind.clone()).collect();
-    let rows = effects::decision_rows(&set, &trained.model, &closed, &partners, &kinds);
+    let rows = super::treatments::decision_rows(&set, &trained.model, &closed, &partners, &kinds);
     match effects::EffectModel::fit(&rows, &kinds) {
         Ok(fitted) => trained.model.effects = Some(fitted),
         // Recommendations fall back on the outcome model's counterfactual.
