@@ -14,12 +14,12 @@ use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use nextbest::config::Config;
 use nextbest::domain::Id;
+use nextbest::eval::synth::{self, SynthParams};
 use nextbest::import::{self, ImportOptions, ReadProgress};
 use nextbest::model::pipeline;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::store::Store;
-use nextbest::synth::{self, SynthParams};
 
 /// Next best actions for partner ecosystems.
 #[derive(Debug, Parser)]
@@ -766,13 +766,13 @@ async fn evaluate(
     let truth = truth
         .map(|dir| {
             let path = dir.join("truth_outcomes.csv");
-            nextbest::model::evaluate::read_truth(&path)
+            nextbest::eval::outcome::read_truth(&path)
                 .with_context(|| format!("could not read `{}`", path.display()))
         })
         .transpose()?;
     let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let bar = spinner("scoring held-out plans");
-    let report = nextbest::model::evaluate::evaluate(
+    let report = nextbest::eval::outcome::evaluate(
         &store,
         &config.tenant,
         &model,
@@ -788,20 +788,20 @@ async fn evaluate(
         Some(dir) => cli::decisions(config, &store, dir, as_of, simulation).await?,
         None => None,
     };
-    let mut markdown = nextbest::model::evaluate::markdown(&report);
+    let mut markdown = nextbest::eval::outcome::markdown(&report);
     std::fs::write(
         out.join("evaluation.json"),
         serde_json::to_vec_pretty(&report)?,
     )?;
     if let Some(decisions) = &decisions {
-        markdown.push_str(&nextbest::nba::decision::markdown(decisions));
+        markdown.push_str(&nextbest::eval::decision::markdown(decisions));
         std::fs::write(
             out.join("decisions.json"),
             serde_json::to_vec_pretty(decisions)?,
         )?;
     }
     std::fs::write(out.join("evaluation.md"), &markdown)?;
-    let plots = nextbest::model::plots::write_plots(&report, out)?;
+    let plots = nextbest::eval::plots::write_plots(&report, out)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{markdown}")?;
     writeln!(

@@ -12,11 +12,11 @@ use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use nextbest::config::Config;
 use nextbest::domain::Id;
+use nextbest::eval::decision::{self, DecisionReport};
+use nextbest::eval::{baselines, simulate, synth};
 use nextbest::model::{pipeline, Registry};
-use nextbest::nba::decision::{self, DecisionReport};
-use nextbest::nba::{self, context, simulate, Engine, PlannedAction, Recommendations};
+use nextbest::nba::{self, context, Engine, PlannedAction, Recommendations};
 use nextbest::store::Store;
-use nextbest::synth;
 use nextbest::vector::{self, VectorIndex};
 
 use crate::{open_store, spinner};
@@ -345,7 +345,7 @@ pub async fn decisions(
     let engine = engine(config, store, as_of).await?;
     let contexts = context::load_active(store, &config.tenant, as_of).await?;
     let closed = store.closed_plans(&config.tenant).await?;
-    let popularity = decision::popularity(&closed);
+    let popularity = baselines::popularity(&closed);
     let busywork = synth::busywork_kinds();
     bar.set_message(format!(
         "scoring decisions on {} active plans",
