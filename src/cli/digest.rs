@@ -8,9 +8,9 @@ use nextbest::config::Config;
 use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::{compose, Audience, Format, LEADERSHIP_ID};
 
-use crate::open_store;
+use super::open_store;
 
-/// Who the digest is for (exactly one) and how to render it.
+/// A partner, manager or leadership digest (markdown, HTML, text or its facts as JSON).
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("recipient").required(true).args(["partner", "manager", "leadership"])))]
 pub struct DigestArgs {
@@ -42,7 +42,7 @@ pub struct DigestArgs {
     pub llm: LlmConfig,
 }
 
-pub async fn digest(config: &Config, args: DigestArgs) -> Result<()> {
+pub async fn run(config: &Config, args: DigestArgs) -> Result<()> {
     let format = Format::parse(&args.format)?;
     let (audience, id) = match (&args.partner, &args.manager) {
         (Some(p), _) => (Audience::Partner, p.clone()),
