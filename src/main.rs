@@ -47,6 +47,8 @@ fn main() -> ExitCode {
     cli.log.init(matches!(cli.command, Command::Serve(_)));
     match cli::process::block_on(run(&cli.config, cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `nextbest … | head`: the reader has what it wanted (ripgrep exits 0 too).
+        Err(_) if cli::process::reader_left() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nextbest: {err:#}");
             ExitCode::from(2)

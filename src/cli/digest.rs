@@ -1,5 +1,6 @@
 //! `nextbest digest`: one digest on the terminal or in a file, as the API would send it.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -9,6 +10,7 @@ use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::{compose, Audience, Format, LEADERSHIP_ID};
 
 use super::open_store;
+use super::process::stdout;
 
 /// A partner, manager or leadership digest (markdown, HTML, text or its facts as JSON).
 #[derive(Debug, clap::Args)]
@@ -68,7 +70,7 @@ pub async fn run(config: &Config, args: DigestArgs) -> Result<()> {
     match &args.out {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("could not write {}", path.display()))?,
-        None => print!("{text}"),
+        None => write!(stdout(), "{text}")?,
     }
     store.close().await;
     Ok(())

@@ -15,6 +15,7 @@ use nextbest::model::{pipeline, Registry};
 use nextbest::nba::context;
 use nextbest::store::Store;
 
+use super::process::stdout;
 use super::{engine, open_store, spinner};
 
 /// Evaluate the active model on held-out plans (and, with --truth, against a generated
@@ -93,7 +94,7 @@ pub async fn run(config: &Config, args: EvaluateArgs) -> Result<()> {
     }
     std::fs::write(out.join("evaluation.md"), &markdown)?;
     let plots = plots::write_plots(&report, out)?;
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = stdout();
     writeln!(stdout, "{markdown}")?;
     writeln!(
         stdout,

@@ -9,6 +9,7 @@ use nextbest::config::Config;
 use nextbest::import;
 
 use super::open_store;
+use super::process::stdout;
 
 /// Write everything stored for the tenant as a DATA_FORMAT.md folder of CSV files.
 #[derive(Debug, clap::Args)]
@@ -25,7 +26,7 @@ pub async fn run(config: &Config, args: ExportArgs) -> Result<()> {
         .await
         .context("could not read the store")?;
     let written = import::write_csv_dir(dir, &data)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     for (entity, rows) in data.counts().iter().filter(|(_, n)| *n > 0) {
         writeln!(out, "  {entity:<12} {rows:>10} rows")?;
     }

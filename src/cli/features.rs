@@ -9,6 +9,7 @@ use nextbest::config::Config;
 use nextbest::model::pipeline;
 
 use super::open_store;
+use super::process::stdout;
 
 /// Export the training feature matrix (one row per closed-plan snapshot) as CSV, for
 /// comparisons with other learners (bench/peer_sklearn.py).
@@ -28,7 +29,7 @@ pub async fn run(config: &Config, args: FeaturesArgs) -> Result<()> {
     nextbest::features::write_csv(out, &set)
         .with_context(|| format!("could not write `{}`", out.display()))?;
     writeln!(
-        std::io::stdout().lock(),
+        stdout(),
         "wrote {} snapshots x {} features to `{}`",
         set.len(),
         set.n_features,

@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 use nextbest::eval::synth::{self, SynthParams};
 
 use super::bar_style;
+use super::process::stdout;
 
 /// Write a synthetic partner ecosystem with known causal effects (and its ground truth).
 #[derive(Debug, clap::Args)]
@@ -90,7 +91,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if renames.is_empty() {
         written.push(synth::write_params(&out, &params).context("could not write the parameters")?);
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut stdout = stdout();
     writeln!(
         stdout,
         "generated {partners} partners (seed {seed}, as of {as_of}) in {:.1?}",

@@ -10,6 +10,7 @@ use indicatif::{MultiProgress, ProgressBar};
 use nextbest::config::Config;
 use nextbest::import::{self, ImportOptions, ReadProgress};
 
+use super::process::stdout;
 use super::{bar_style, open_store};
 
 /// Import a DATA_FORMAT.md folder (CSV and/or JSONL files) into the store.
@@ -65,7 +66,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> Result<()> {
     read_bar.finish_and_clear();
     write_bar.finish_and_clear();
 
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     writeln!(
         out,
         "imported `{}` into tenant `{}` in {:.1?}",

@@ -1,11 +1,14 @@
 //! `nextbest keys`: the tenant's API keys, created (shown once), listed and revoked.
 
+use std::io::Write;
+
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use nextbest::api::auth;
 use nextbest::config::Config;
 
 use super::open_store;
+use super::process::stdout;
 
 /// Create, list and revoke API keys of the tenant.
 #[derive(Debug, clap::Args)]
@@ -39,7 +42,7 @@ pub async fn run(config: &Config, args: KeysArgs) -> Result<()> {
             let scope = auth::Scope::parse(&scope)
                 .with_context(|| format!("--scope must be read, write or admin, not `{scope}`"))?;
             let key = auth::create_key(&store, &config.tenant, scope, name).await?;
-            println!("{}", key.key);
+            writeln!(stdout(), "{}", key.key)?;
             eprintln!(
                 "key {} for tenant `{}` with scope `{}`; it is not shown again",
                 key.key_id,
@@ -49,7 +52,7 @@ pub async fn run(config: &Config, args: KeysArgs) -> Result<()> {
         }
         KeysCommand::List => {
             let keys = store.api_keys(&config.tenant).await?;
-            println!("{}", serde_json::to_string_pretty(&keys)?);
+            writeln!(stdout(), "{}", serde_json::to_string_pretty(&keys)?)?;
         }
         KeysCommand::Revoke { key_id } => {
             if !store

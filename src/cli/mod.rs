@@ -4,6 +4,10 @@
 //! here; what the process does around every command (logging, the runtime, standard
 //! output) is in [`process`].
 
+// Answers go through `process::stdout`, which tells a reader leaving from a failure;
+// `println!` would panic on a closed pipe instead.
+#![deny(clippy::print_stdout)]
+
 pub mod benchmark;
 pub mod digest;
 pub mod evaluate;

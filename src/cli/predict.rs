@@ -11,6 +11,7 @@ use nextbest::domain::Id;
 use nextbest::model::{pipeline, Registry};
 
 use super::open_store;
+use super::process::stdout;
 
 /// Predict every active plan (or one) with the active model: plan_id, p_hit,
 /// expected_attainment, interval_low, interval_high.
@@ -43,7 +44,7 @@ pub async fn run(config: &Config, args: PredictArgs) -> Result<()> {
             std::fs::File::create(path)
                 .with_context(|| format!("could not create `{}`", path.display()))?,
         ),
-        None => Box::new(std::io::stdout().lock()),
+        None => Box::new(stdout()),
     };
     let mut writer = csv::Writer::from_writer(sink);
     writer.write_record([

@@ -1,7 +1,9 @@
 //! What the process does around every command: its allocator, logging to standard
-//! error, and the async runtime.
+//! error, the async runtime, and a standard output that notices its reader leaving.
 
 use std::future::Future;
+use std::io::{self, StdoutLock, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 
@@ -70,4 +72,46 @@ pub fn block_on(command: impl Future<Output = Result<()>>) -> Result<()> {
         .build()
         .context("could not start the async runtime")?
         .block_on(command)
+}
+
+/// Set once a write to standard output found its reader gone.
+static READER_LEFT: AtomicBool = AtomicBool::new(false);
+
+/// Whether a command's error came from its reader leaving (`nextbest … | head`): it
+/// has read what it wanted, so the command has done its job, as ripgrep sees it.
+///
+/// The broken pipe is recorded where it happens rather than looked for in the error's
+/// chain, because a broken pipe elsewhere (the connection to PostgreSQL, a webhook)
+/// is a failure, and JSON and CSV errors do not show their I/O error in the chain.
+pub fn reader_left() -> bool {
+    READER_LEFT.load(Ordering::Relaxed)
+}
+
+/// Standard output, locked for the command's answer. Every command prints through it, so
+/// that [`reader_left`] knows when the reader has gone.
+pub fn stdout() -> Stdout {
+    Stdout(io::stdout().lock())
+}
+
+pub struct Stdout(StdoutLock<'static>);
+
+impl Stdout {
+    fn noticed<T>(result: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &result {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                READER_LEFT.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Self::noticed(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Self::noticed(self.0.flush())
+    }
 }

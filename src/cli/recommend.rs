@@ -10,6 +10,7 @@ use nextbest::config::Config;
 use nextbest::domain::Id;
 use nextbest::nba::{self, context, Recommendations};
 
+use super::process::stdout;
 use super::{engine, open_store, parse_id, spinner, today};
 
 /// The next best actions of one active plan (a readable table with the reasons), or of
@@ -63,7 +64,7 @@ pub async fn run(config: &Config, args: RecommendArgs) -> Result<()> {
             let ctx = context::load(&store, &config.tenant, &plan, as_of).await?;
             let mut batch = vec![engine.recommend(&ctx, k)];
             nba::log(&store, &config.tenant, &mut batch).await?;
-            let mut stdout = std::io::stdout().lock();
+            let mut stdout = stdout();
             for recs in &batch {
                 if json {
                     serde_json::to_writer_pretty(&mut stdout, recs)?;

@@ -1,11 +1,14 @@
 //! `nextbest reindex`: the tenant's similar-partner index rebuilt from the store, in the
 //! active model's profile space. The index is derived data; this is how it is remade.
 
+use std::io::Write;
+
 use anyhow::{bail, Result};
 use nextbest::config::Config;
 use nextbest::model::Registry;
 use nextbest::nba;
 
+use super::process::stdout;
 use super::{open_index_for, open_store, spinner};
 
 pub async fn run(config: &Config) -> Result<()> {
@@ -21,7 +24,7 @@ pub async fn run(config: &Config) -> Result<()> {
     let report = nba::peers::reindex(&store, &registry, index.as_ref(), &config.tenant).await;
     bar.finish_and_clear();
     let report = report?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    writeln!(stdout(), "{}", serde_json::to_string_pretty(&report)?)?;
     store.close().await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `nextbest serve` (with `--demo`: seed, train, make a key, print how to call it).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use nextbest::nba;
 use nextbest::store::Store;
 
 use super::open_store;
+use super::process::stdout;
 
 /// Serve the HTTP API (`--demo` seeds the sample data, trains and prints a key).
 #[derive(Debug, Clone, clap::Args)]
@@ -214,20 +216,26 @@ pub async fn run(config: &Config, args: ServeArgs) -> Result<()> {
             .into_iter()
             .next()
             .map_or_else(|| "PLAN_ID".to_owned(), |p| p.plan_id.to_string());
-        println!(
+        let mut out = stdout();
+        writeln!(
+            out,
             "nextbest is serving tenant `{}` at http://{address}",
             config.tenant
-        );
-        println!("API key (admin; shown once): {}", key.key);
-        println!("API docs: http://{address}/docs");
-        println!("Dashboard: http://{address}/ui (sign in with the key)");
-        println!("try:");
-        println!(
+        )?;
+        writeln!(out, "API key (admin; shown once): {}", key.key)?;
+        writeln!(out, "API docs: http://{address}/docs")?;
+        writeln!(out, "Dashboard: http://{address}/ui (sign in with the key)")?;
+        writeln!(out, "try:")?;
+        writeln!(
+            out,
             "  curl -s -H 'Authorization: Bearer {}' http://{address}/v1/plans/{plan}/next-best-actions?k=3",
             key.key
-        );
+        )?;
     } else {
-        println!("nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)");
+        writeln!(
+            stdout(),
+            "nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)"
+        )?;
     }
     let webhook_policy = Policy {
         allow_private_networks: args.allow_private_webhooks,

@@ -1,12 +1,15 @@
 //! `nextbest similar`: the partners nearest one partner in the profile space, with their
 //! outcomes, as JSON.
 
+use std::io::Write;
+
 use anyhow::Result;
 use chrono::NaiveDate;
 use nextbest::config::Config;
 use nextbest::vector;
 
 use super::peers;
+use super::process::stdout;
 
 /// The partners most similar to one partner, with their outcomes (JSON).
 #[derive(Debug, clap::Args)]
@@ -47,7 +50,8 @@ pub async fn run(config: &Config, args: SimilarArgs) -> Result<()> {
     };
     let (peers, index) = peers(config, as_of).await?;
     let found = peers.similar(index.as_ref(), &config.tenant, &partner, k, &filter)?;
-    serde_json::to_writer_pretty(std::io::stdout().lock(), &found)?;
-    println!();
+    let mut out = stdout();
+    serde_json::to_writer_pretty(&mut out, &found)?;
+    writeln!(out)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use nextbest::config::Config;
 
 use super::open_store;
+use super::process::stdout;
 
 /// Print row counts per entity and status for the tenant.
 #[derive(Debug, clap::Args)]
@@ -21,7 +22,7 @@ pub async fn run(config: &Config, args: StatsArgs) -> Result<()> {
         .counts(&config.tenant)
         .await
         .context("could not count rows")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&counts)?)?;
         return Ok(());

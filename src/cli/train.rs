@@ -9,6 +9,7 @@ use nextbest::model::pipeline;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 
+use super::process::stdout;
 use super::{open_index_for, open_store, spinner};
 
 pub async fn run(config: &Config) -> Result<()> {
@@ -26,7 +27,7 @@ pub async fn run(config: &Config) -> Result<()> {
     .await;
     bar.finish_and_clear();
     let (card, report) = outcome.context("training failed; the active model is unchanged")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = stdout();
     writeln!(
         out,
         "trained {} for tenant `{}` in {:.1} s; now active",

@@ -1,11 +1,14 @@
 //! `nextbest what-if`: a plan's predicted outcome with activities added, from the same
 //! model the recommendations' counterfactuals come from.
 
+use std::io::Write;
+
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use nextbest::config::Config;
 use nextbest::nba::{context, PlannedAction};
 
+use super::process::stdout;
 use super::{engine, open_store, parse_id, today};
 
 /// How a plan's predicted outcome changes if activities are added (counted as done now).
@@ -51,8 +54,9 @@ pub async fn run(config: &Config, args: WhatIfArgs) -> Result<()> {
     let plan = parse_id("--plan", &plan)?;
     let ctx = context::load(&store, &config.tenant, &plan, as_of).await?;
     let answer = engine.what_if(&ctx, &added)?;
-    serde_json::to_writer_pretty(std::io::stdout().lock(), &answer)?;
-    println!();
+    let mut out = stdout();
+    serde_json::to_writer_pretty(&mut out, &answer)?;
+    writeln!(out)?;
     store.close().await;
     Ok(())
 }
