@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use criterion::{BatchSize, Criterion};
+use nextbest::eval::synth::{generate, SynthParams};
 use nextbest::model::pipeline::train_tenant;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::nba::{self, context};
 use nextbest::store::Store;
-use nextbest::synth::{generate, SynthParams};
 use nextbest::vector::edge::EdgeIndex;
 use nextbest::vector::VectorIndex;
 

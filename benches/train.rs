@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
+use nextbest::eval::synth::{generate, SynthParams};
 use nextbest::model::pipeline::train_tenant;
 use nextbest::model::registry::Registry;
 use nextbest::model::train::TrainParams;
 use nextbest::store::Store;
-use nextbest::synth::{generate, SynthParams};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partners: usize = std::env::args()

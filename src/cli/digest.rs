@@ -1,5 +1,6 @@
 //! `nextbest digest`: one digest on the terminal or in a file, as the API would send it.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -8,9 +9,10 @@ use nextbest::config::Config;
 use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::{compose, Audience, Format, LEADERSHIP_ID};
 
-use crate::open_store;
+use super::open_store;
+use super::process::stdout;
 
-/// Who the digest is for (exactly one) and how to render it.
+/// A partner, manager or leadership digest (markdown, HTML, text or its facts as JSON).
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("recipient").required(true).args(["partner", "manager", "leadership"])))]
 pub struct DigestArgs {
@@ -42,7 +44,7 @@ pub struct DigestArgs {
     pub llm: LlmConfig,
 }
 
-pub async fn digest(config: &Config, args: DigestArgs) -> Result<()> {
+pub async fn run(config: &Config, args: DigestArgs) -> Result<()> {
     let format = Format::parse(&args.format)?;
     let (audience, id) = match (&args.partner, &args.manager) {
         (Some(p), _) => (Audience::Partner, p.clone()),
@@ -68,7 +70,7 @@ pub async fn digest(config: &Config, args: DigestArgs) -> Result<()> {
     match &args.out {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("could not write {}", path.display()))?,
-        None => print!("{text}"),
+        None => write!(stdout(), "{text}")?,
     }
     store.close().await;
     Ok(())

@@ -1,12 +1,12 @@
-//! `nextbest serve` (with `--demo`: seed, train, make a key, print how to call it) and
-//! `nextbest keys`.
+//! `nextbest serve` (with `--demo`: seed, train, make a key, print how to call it).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use nextbest::api::{self, auth, AppState, ServeOptions};
 use nextbest::config::Config;
 use nextbest::digest::delivery::{self, DeliveryOptions};
@@ -17,9 +17,10 @@ use nextbest::model::{pipeline, Registry};
 use nextbest::nba;
 use nextbest::store::Store;
 
-use crate::open_store;
+use super::open_store;
+use super::process::stdout;
 
-/// Flags of `nextbest serve`.
+/// Serve the HTTP API (`--demo` seeds the sample data, trains and prints a key).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on (`0.0.0.0:8080` to accept other machines).
@@ -179,8 +180,7 @@ async fn seed_demo(config: &Config, store: &Store, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `nextbest serve`.
-pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
+pub async fn run(config: &Config, args: ServeArgs) -> Result<()> {
     let store = open_store(config).await?;
     let mut as_of = args.as_of;
     if args.demo {
@@ -216,20 +216,26 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
             .into_iter()
             .next()
             .map_or_else(|| "PLAN_ID".to_owned(), |p| p.plan_id.to_string());
-        println!(
+        let mut out = stdout();
+        writeln!(
+            out,
             "nextbest is serving tenant `{}` at http://{address}",
             config.tenant
-        );
-        println!("API key (admin; shown once): {}", key.key);
-        println!("API docs: http://{address}/docs");
-        println!("Dashboard: http://{address}/ui (sign in with the key)");
-        println!("try:");
-        println!(
+        )?;
+        writeln!(out, "API key (admin; shown once): {}", key.key)?;
+        writeln!(out, "API docs: http://{address}/docs")?;
+        writeln!(out, "Dashboard: http://{address}/ui (sign in with the key)")?;
+        writeln!(out, "try:")?;
+        writeln!(
+            out,
             "  curl -s -H 'Authorization: Bearer {}' http://{address}/v1/plans/{plan}/next-best-actions?k=3",
             key.key
-        );
+        )?;
     } else {
-        println!("nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)");
+        writeln!(
+            stdout(),
+            "nextbest is serving at http://{address} (docs at /docs, dashboard at /ui)"
+        )?;
     }
     let webhook_policy = Policy {
         allow_private_networks: args.allow_private_webhooks,
@@ -314,62 +320,6 @@ pub async fn serve(config: &Config, args: ServeArgs) -> Result<()> {
         metrics.abort();
     }
     served
-}
-
-/// What `nextbest keys` does.
-#[derive(Debug, clap::Subcommand)]
-pub enum KeysCommand {
-    /// Create a key for a tenant (printed once; only its hash is stored).
-    Create {
-        /// read (reads and decisions), write (also sync), admin (also models).
-        #[arg(long, default_value = "read")]
-        scope: String,
-        /// A note on who uses the key.
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List the tenant's keys (without secrets).
-    List,
-    /// Revoke a key by its id (the 16 hex digits after `nbk_`).
-    Revoke { key_id: String },
-}
-
-/// `nextbest keys`.
-pub async fn keys(config: &Config, command: KeysCommand) -> Result<()> {
-    let store = open_store(config).await?;
-    match command {
-        KeysCommand::Create { scope, name } => {
-            let scope = auth::Scope::parse(&scope)
-                .with_context(|| format!("--scope must be read, write or admin, not `{scope}`"))?;
-            let key = auth::create_key(&store, &config.tenant, scope, name).await?;
-            println!("{}", key.key);
-            eprintln!(
-                "key {} for tenant `{}` with scope `{}`; it is not shown again",
-                key.key_id,
-                key.tenant,
-                scope.as_str()
-            );
-        }
-        KeysCommand::List => {
-            let keys = store.api_keys(&config.tenant).await?;
-            println!("{}", serde_json::to_string_pretty(&keys)?);
-        }
-        KeysCommand::Revoke { key_id } => {
-            if !store
-                .revoke_api_key(&config.tenant, &key_id, Utc::now())
-                .await?
-            {
-                bail!("tenant `{}` has no key `{key_id}`", config.tenant);
-            }
-            eprintln!(
-                "revoked {key_id}; servers stop accepting it as a bearer key within {} s \
-                 (their key cache), and its dashboard sessions have ended",
-                nextbest::api::auth::KEY_CACHE_TTL.as_secs()
-            );
-        }
-    }
-    store.close().await;
-    Ok(())
 }
 
 #[cfg(test)]

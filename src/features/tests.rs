@@ -6,7 +6,7 @@ use super::*;
 use crate::domain::{
     Activity, ActivityStatus, AttributeValue, Catalog, Id, Partner, PlanRecord, PlanStatus,
 };
-use crate::synth::{generate, SynthParams};
+use crate::eval::synth::{generate, SynthParams};
 
 /// Closed records, active records and partners of a small synthetic world.
 struct Fixture {

@@ -1,12 +1,10 @@
-//! Training, the model registry, prediction and evaluation (linfa). The registry is
-//! here; the models themselves come with the rest of the learning issue.
+//! Training, the model registry and prediction (linfa): the outcome and effect models
+//! the engine serves from. Their evaluation on held-out plans is in `src/eval/outcome.rs`.
 
 pub mod effects;
-pub mod evaluate;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
-pub mod plots;
 pub mod registry;
 pub mod train;
 pub mod treatments;

@@ -9,8 +9,7 @@
 //! key result it serves, what similar partners did, the expected effect with an interval).
 //!
 //! [`engine::Engine`] holds one tenant's read-only state; [`context`] loads what one plan
-//! needs from the store; [`peers`] finds similar partners and peer benchmarks;
-//! [`decision`] scores the engine against a synthetic world's ground truth.
+//! needs from the store; [`peers`] finds similar partners and peer benchmarks.
 //!
 //! Beside the per-plan engine: [`portfolio`] rolls predicted outcomes up for leadership
 //! (by region, tier, partner type, manager or template), and [`attention`] lists which of
@@ -18,14 +17,12 @@
 
 pub mod attention;
 pub mod context;
-pub mod decision;
 pub mod effect;
 pub mod eligibility;
 pub mod engine;
 pub mod explain;
 pub mod peers;
 pub mod portfolio;
-pub mod simulate;
 
 use std::sync::Arc;
 

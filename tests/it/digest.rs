@@ -16,9 +16,9 @@ use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::locale::Locale;
 use nextbest::digest::{compose, facts, Audience, Digest, DigestError, LEADERSHIP_ID};
 use nextbest::domain::{Dataset, Id, KeyResult, Partner, Plan, PlanStatus};
+use nextbest::eval::synth::SynthParams;
 use nextbest::model::Registry;
 use nextbest::nba::{self, Engine};
-use nextbest::synth::SynthParams;
 use serde_json::{json, Value};
 
 use crate::helpers::{config_in, sqlite, Backend, TrainedWorld};

@@ -1,12 +1,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use nextbest::eval::synth::{generate, SynthParams, World};
 use nextbest::import::{self, ImportError, ImportOptions, ImportSummary};
 use nextbest::model::pipeline;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
 use nextbest::store::{Counts, Store};
-use nextbest::synth::{generate, SynthParams, World};
 use tempfile::TempDir;
 
 /// A server configuration with its data and models under `dir` and the default store

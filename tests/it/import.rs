@@ -307,7 +307,7 @@ async fn a_later_import_may_refer_to_rows_already_in_the_store() {
 /// the cached statement's parameter as float4 and the next batch failed.
 #[tokio::test]
 async fn a_generated_world_imports_completely_and_idempotently_on_both_back_ends() {
-    use nextbest::synth::{generate, SynthParams};
+    use nextbest::eval::synth::{generate, SynthParams};
     let params = SynthParams {
         partners: 150,
         seed: 3,
@@ -371,7 +371,7 @@ async fn a_generated_world_imports_completely_and_idempotently_on_both_back_ends
 /// --as-of 2026-10-01` writes, and it imports: neither may drift from the code.
 #[tokio::test]
 async fn the_committed_sample_is_reproducible_and_imports() {
-    use nextbest::synth::{generate, SynthParams};
+    use nextbest::eval::synth::{generate, SynthParams};
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
     let params = SynthParams {
         partners: 500,

@@ -2,11 +2,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use nextbest::eval::synth::SynthParams;
 use nextbest::import::ImportOptions;
 use nextbest::model::pipeline::{self, PipelineError};
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
-use nextbest::synth::SynthParams;
 
 use crate::helpers::{sqlite, FIXTURE};
 
@@ -71,8 +71,8 @@ async fn training_saves_an_active_model_whose_predictions_are_sane() {
         );
     }
     let truth: std::collections::HashMap<String, (f64, f64)> =
-        nextbest::model::evaluate::read_truth(&_data.path().join("truth_outcomes.csv")).unwrap();
-    let evaluation = nextbest::model::evaluate::evaluate(
+        nextbest::eval::outcome::read_truth(&_data.path().join("truth_outcomes.csv")).unwrap();
+    let evaluation = nextbest::eval::outcome::evaluate(
         &db.store,
         &db.tenant,
         &model,
@@ -93,7 +93,7 @@ async fn training_saves_an_active_model_whose_predictions_are_sane() {
     assert_eq!(vs_truth.plans, 250);
     assert!(vs_truth.realised.auc.unwrap() > 0.7, "{vs_truth:?}");
     assert!(
-        nextbest::model::evaluate::markdown(&evaluation).contains("against the generator's truth")
+        nextbest::eval::outcome::markdown(&evaluation).contains("against the generator's truth")
     );
     let one = pipeline::predict_active(
         &db.store,

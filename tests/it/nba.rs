@@ -10,11 +10,12 @@ use nextbest::domain::{
     ActionSpec, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KeyResult, Partner, Plan,
     PlanStatus, RelationshipStage, Responsible,
 };
+use nextbest::eval::baselines::{self, Baseline};
+use nextbest::eval::synth::{self, SynthParams};
+use nextbest::eval::{decision, simulate};
 use nextbest::model::Registry;
-use nextbest::nba::decision::{self, Baseline};
 use nextbest::nba::effect::{Source, Z80};
-use nextbest::nba::{self, context, simulate, Engine, PlanContext, PlannedAction};
-use nextbest::synth::{self, SynthParams};
+use nextbest::nba::{self, context, Engine, PlanContext, PlannedAction};
 
 use crate::helpers::{sqlite, Backend};
 
@@ -411,7 +412,7 @@ async fn decisions_beat_the_baselines_against_the_generators_truth(t: &Trained) 
         .await
         .unwrap();
     let closed = t.db.store.closed_plans(&t.db.tenant).await.unwrap();
-    let popularity = decision::popularity(&closed);
+    let popularity = baselines::popularity(&closed);
     let busywork = synth::busywork_kinds();
     let report = decision::evaluate(
         &t.engine,
@@ -645,7 +646,7 @@ async fn undescribed_and_unseen_kinds_are_judged_on_their_evidence_alone() {
         engine,
         &contexts,
         &truth,
-        &decision::popularity(&closed),
+        &baselines::popularity(&closed),
         &closed,
         &synth::busywork_kinds(),
     );

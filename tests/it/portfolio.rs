@@ -9,13 +9,13 @@ use chrono::{DateTime, NaiveDate};
 use nextbest::domain::{
     kr_pace, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, Pace, Partner, PlanRecord,
 };
+use nextbest::eval::synth::SynthParams;
 use nextbest::model::outcome::{OutcomeModel, Prediction};
 use nextbest::model::pipeline;
 use nextbest::model::Registry;
 use nextbest::nba::attention::{attention, Signal, WINDOW_DAYS};
 use nextbest::nba::peers::{reindex, Peers, PeersError, FIT_PRIOR_PLANS, NO_BASE_RATE};
 use nextbest::nba::portfolio::{forecast, Forecast, GroupBy, AT_RISK_P_HIT, NONE_KEY};
-use nextbest::synth::SynthParams;
 use nextbest::vector::edge::EdgeIndex;
 
 use crate::helpers::Backend;

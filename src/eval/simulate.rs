@@ -4,7 +4,7 @@
 //! over common random futures, so policies are compared on the same luck).
 //!
 //! A policy decides from what it knows: the plan as stored at as_of plus the actions it
-//! chose itself; it never sees the drawn futures (see `synth::PreparedWorld::simulate`).
+//! chose itself; it never sees the drawn futures (see [`PreparedWorld::simulate`]).
 
 use std::collections::HashMap;
 
@@ -13,12 +13,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::context::PlanContext;
-use super::decision::{baseline_ranking, Baseline};
-use super::eligibility::Facts;
-use super::engine::Engine;
+use super::baselines::{baseline_ranking, Baseline};
+use super::synth::{DecisionPoint, PreparedWorld, SimOptions, SynthError};
 use crate::domain::{Activity, ActivityStatus, Id};
-use crate::synth::{DecisionPoint, PreparedWorld, SimOptions, SynthError};
+use crate::nba::eligibility::Facts;
+use crate::nba::{Engine, PlanContext};
 
 /// One policy's simulated outcome over all active plans.
 #[derive(Debug, Clone, Serialize)]

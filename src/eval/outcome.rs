@@ -8,12 +8,12 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::metrics::{self, CalibrationBin};
-use super::outcome::{OutcomeModel, Prediction};
-use super::pipeline::{partners_by_id, predict_active, PipelineError};
-use super::registry::ModelCard;
-use super::train::Scores;
 use crate::features::{snapshot, DEFAULT_FRACTIONS};
+use crate::model::metrics::{self, CalibrationBin};
+use crate::model::outcome::{OutcomeModel, Prediction};
+use crate::model::pipeline::{partners_by_id, predict_active, PipelineError};
+use crate::model::registry::ModelCard;
+use crate::model::train::Scores;
 use crate::store::Store;
 
 /// The generator's truth per active plan: `plan_id → (realised, expected)` final attainment.

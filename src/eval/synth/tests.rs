@@ -347,7 +347,7 @@ fn the_writer_produces_the_data_format_files_and_the_truth() {
 }
 
 /// Prints the figures quoted in data/README.md:
-/// `cargo test --release --lib synth::tests::figures -- --ignored --nocapture`.
+/// `cargo test --release --lib eval::synth::tests::figures -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn figures() {
@@ -827,7 +827,7 @@ fn unknown_kinds_and_bad_options_are_refused() {
 }
 
 /// Prints the policy simulation's timings quoted in data/README.md:
-/// `cargo test --release --lib synth::tests::policy_figures -- --ignored --nocapture`.
+/// `cargo test --release --lib eval::synth::tests::policy_figures -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn policy_figures() {
