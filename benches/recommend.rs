@@ -136,7 +136,7 @@ fn main() -> Result<(), BoxError> {
     let (store, registry) = prepare(&runtime, &dir, partners)?;
     let as_of = NaiveDate::from_ymd_opt(2026, 10, 1).ok_or("date")?;
     let index = open_index(&dir, &registry)?;
-    let engine = runtime.block_on(nba::load_engine(
+    let engine = runtime.block_on(nextbest::service::load_engine(
         &store,
         &registry,
         Some(index.clone()),
@@ -175,7 +175,9 @@ fn main() -> Result<(), BoxError> {
 
     // The same engine without similar partners: what the search and the peer
     // comparisons cost.
-    let alone = runtime.block_on(nba::load_engine(&store, &registry, None, TENANT, as_of))?;
+    let alone = runtime.block_on(nextbest::service::load_engine(
+        &store, &registry, None, TENANT, as_of,
+    ))?;
     let mut alone_times = Vec::with_capacity(contexts.len());
     for ctx in &contexts {
         let started = Instant::now();

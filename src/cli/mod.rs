@@ -100,7 +100,7 @@ pub fn open_index_for(
 pub async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
     let registry = Registry::new(&config.models_dir);
     let index = open_index_for(config, &registry, false);
-    Ok(nba::load_engine(store, &registry, index, &config.tenant, as_of).await?)
+    Ok(nextbest::service::load_engine(store, &registry, index, &config.tenant, as_of).await?)
 }
 
 /// The similar-partner search of `similar` and `benchmark`: it needs the active model's

@@ -13,8 +13,8 @@ use nextbest::digest::delivery::{self, DeliveryOptions};
 use nextbest::digest::outbound::Policy;
 use nextbest::import::{self, ImportOptions};
 use nextbest::model::train::TrainParams;
-use nextbest::model::{pipeline, Registry};
-use nextbest::nba;
+use nextbest::model::Registry;
+use nextbest::service::{train_and_reindex, Indexed};
 use nextbest::store::Store;
 
 use super::open_store;
@@ -162,19 +162,24 @@ async fn seed_demo(config: &Config, store: &Store, dir: &Path) -> Result<()> {
     if registry.active(tenant)?.is_none() {
         eprintln!("training the first model of tenant `{tenant}`…");
         let started = Instant::now();
-        let (card, _) = pipeline::train_tenant(
+        let index_for = {
+            let (config, registry) = (config.clone(), registry.clone());
+            move |_dimension: usize| super::open_index_for(&config, &registry, true)
+        };
+        let trained = train_and_reindex(
             store,
             &registry,
             tenant,
             &TrainParams::default(),
-            &mut |_| {},
+            |_: &str| {},
+            index_for,
         )
         .await
         .context("training the demo model failed")?;
-        if let Some(index) = super::open_index_for(config, &registry, true) {
-            nba::peers::reindex(store, &registry, index.as_ref(), tenant).await?;
-            index.flush()?;
+        if let Indexed::Failed(e) = trained.indexed {
+            return Err(anyhow::Error::new(e).context("indexing the demo partners failed"));
         }
+        let card = trained.card;
         eprintln!("  model {} in {:.1?}", card.version, started.elapsed());
     }
     Ok(())

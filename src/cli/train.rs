@@ -5,9 +5,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use nextbest::config::Config;
-use nextbest::model::pipeline;
 use nextbest::model::train::TrainParams;
 use nextbest::model::Registry;
+use nextbest::service::{train_and_reindex, Indexed, Trained};
 
 use super::process::stdout;
 use super::{open_index_for, open_store, spinner};
@@ -16,17 +16,31 @@ pub async fn run(config: &Config) -> Result<()> {
     let store = open_store(config).await?;
     let registry = Registry::new(&config.models_dir);
     let bar = spinner("starting");
-    let mut stage = |message: &str| bar.set_message(message.to_owned());
-    let outcome = pipeline::train_tenant(
+    let stage = {
+        let bar = bar.clone();
+        move |message: &str| bar.set_message(message.to_owned())
+    };
+    // The index is rebuilt in the new version's profile space, rebuilding an embedded
+    // shard made for another schema.
+    let index_for = {
+        let (config, registry) = (config.clone(), registry.clone());
+        move |_dimension: usize| open_index_for(&config, &registry, true)
+    };
+    let outcome = train_and_reindex(
         &store,
         &registry,
         &config.tenant,
         &TrainParams::default(),
-        &mut stage,
+        stage,
+        index_for,
     )
     .await;
     bar.finish_and_clear();
-    let (card, report) = outcome.context("training failed; the active model is unchanged")?;
+    let Trained {
+        card,
+        report,
+        indexed,
+    } = outcome.context("training failed; the active model is unchanged")?;
     let mut out = stdout();
     writeln!(
         out,
@@ -79,19 +93,16 @@ pub async fn run(config: &Config) -> Result<()> {
             .join("card.json")
             .display()
     )?;
-    // The profile vectors belong to this model version's schema: rebuild the index now so
-    // similar partners are searched in the space the engine will query.
-    match open_index_for(config, &registry, true) {
-        Some(index) => {
-            let bar = spinner("indexing partner profiles");
-            let indexed =
-                nextbest::nba::peers::reindex(&store, &registry, index.as_ref(), &config.tenant)
-                    .await;
-            bar.finish_and_clear();
-            let indexed = indexed.context("the model is trained and active, but indexing partner profiles failed; run `nextbest reindex`")?;
-            writeln!(out, "  similar-partner index: {}", serde_json::to_string(&indexed)?)?;
+    match indexed {
+        Indexed::Rebuilt(report) => {
+            writeln!(out, "  similar-partner index: {}", serde_json::to_string(&report)?)?;
         }
-        None => writeln!(
+        Indexed::Failed(e) => {
+            return Err(anyhow::Error::new(e).context(
+                "the model is trained and active, but indexing partner profiles failed; run `nextbest reindex`",
+            ));
+        }
+        Indexed::Unavailable => writeln!(
             out,
             "  similar-partner index: not available (see the warning); recommendations use the model and prior only"
         )?,

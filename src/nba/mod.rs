@@ -24,9 +24,7 @@ pub mod explain;
 pub mod peers;
 pub mod portfolio;
 
-use std::sync::Arc;
-
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use thiserror::Error;
 
 pub use context::PlanContext;
@@ -34,10 +32,8 @@ pub use engine::{Engine, EngineOptions, PlannedAction, Recommendation, Recommend
 
 use crate::domain::id::fnv1a64;
 use crate::domain::Id;
-use crate::model::pipeline::{self, PipelineError};
-use crate::model::Registry;
+use crate::model::pipeline::PipelineError;
 use crate::store::{LoggedRecommendation, Store, StoreError};
-use crate::vector::VectorIndex;
 
 #[derive(Debug, Error)]
 pub enum NbaError {
@@ -59,34 +55,6 @@ pub enum NbaError {
     Pipeline(#[from] PipelineError),
     #[error("could not load similar partners")]
     Peers(#[from] peers::PeersError),
-}
-
-/// The engine of a tenant as stored: its catalog, its active model when there is one
-/// (without one every estimate is the prior, and the recommendations say so), and
-/// similar partners when the model carries a profile schema and an index is given.
-pub async fn load_engine(
-    store: &Store,
-    registry: &Registry,
-    index: Option<Arc<dyn VectorIndex>>,
-    tenant: &str,
-    as_of: NaiveDate,
-) -> Result<Engine, NbaError> {
-    let catalog = store.catalog(tenant).await?;
-    let mut engine = Engine::new(tenant, catalog);
-    let active = match pipeline::active_model(registry, tenant) {
-        Ok(found) => Some(found),
-        Err(PipelineError::NoActiveModel(_)) => None,
-        Err(e) => return Err(e.into()),
-    };
-    if let Some((model, card)) = active {
-        let model = Arc::new(model);
-        if let (Some(index), Some(profile)) = (index, model.profile.as_ref()) {
-            let peers = peers::Peers::load(store, tenant, profile, as_of).await?;
-            engine = engine.with_peers(Arc::new(peers), index);
-        }
-        engine = engine.with_model(model, card.version);
-    }
-    Ok(engine)
 }
 
 /// Gives each action an id and returns the log rows, without writing them: a server

@@ -18,7 +18,7 @@ use nextbest::digest::{compose, facts, Audience, Digest, DigestError, LEADERSHIP
 use nextbest::domain::{Dataset, Id, KeyResult, Partner, Plan, PlanStatus};
 use nextbest::eval::synth::SynthParams;
 use nextbest::model::Registry;
-use nextbest::nba::{self, Engine};
+use nextbest::nba::Engine;
 use serde_json::{json, Value};
 
 use crate::helpers::{config_in, sqlite, Backend, TrainedWorld};
@@ -284,7 +284,7 @@ async fn sparse_partners_get_a_digest_that_says_what_is_missing() {
         .await
         .unwrap();
     let models = tempfile::tempdir().unwrap();
-    let engine = nba::load_engine(
+    let engine = nextbest::service::load_engine(
         &db.store,
         &Registry::new(models.path()),
         None,

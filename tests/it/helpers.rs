@@ -215,9 +215,10 @@ pub async fn indexed_world_with(
     nextbest::nba::peers::reindex(&db.store, registry, index.as_ref(), &db.tenant)
         .await
         .expect("reindex");
-    let engine = nextbest::nba::load_engine(&db.store, registry, Some(index), &db.tenant, as_of)
-        .await
-        .expect("load engine");
+    let engine =
+        nextbest::service::load_engine(&db.store, registry, Some(index), &db.tenant, as_of)
+            .await
+            .expect("load engine");
     IndexedWorld {
         trained,
         engine,

@@ -361,7 +361,7 @@ async fn a_new_tenant_gets_prior_recommendations_marked_as_such() {
     let db = one_new_plan("cold", Vec::new()).await;
     let models = tempfile::tempdir().unwrap();
     let registry = Registry::new(models.path());
-    let engine = nba::load_engine(&db.store, &registry, None, &db.tenant, as_of())
+    let engine = nextbest::service::load_engine(&db.store, &registry, None, &db.tenant, as_of())
         .await
         .unwrap();
     let ctx = context::load(
