@@ -7,12 +7,19 @@
 //! with the vector computed here, so a partner added since the last reindex is still
 //! searchable; it is only missing from other partners' results until the next reindex.
 //!
-//! [`Peers::fit`] answers the same question for a prospect that is not stored yet: how
-//! close it is to partners who succeeded.
+//! This file holds what every question shares (the view, its loading, the outcome of a
+//! partner's closed plans); each question has its file: `search` (similar partners),
+//! `benchmark` (a partner against its peer group) and `fit` (a prospect that is not
+//! stored yet: how close it is to partners who succeeded). Their types are re-exported
+//! here, so callers name them `nba::peers::X` whichever file they live in.
 //!
 //! Everything but [`Peers::load`] and [`reindex`] is synchronous: the vector index blocks,
 //! so async callers run [`Peers::similar`], [`Peers::benchmark`] and [`Peers::fit`] in
 //! `spawn_blocking`.
+
+mod benchmark;
+mod fit;
+mod search;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -26,30 +33,11 @@ use crate::features::{profile_as_of, FeatureError, ProfileSchema, RecentMix};
 use crate::model::pipeline::{self, PipelineError};
 use crate::model::Registry;
 use crate::store::{PlanFilter, Store, StoreError};
-use crate::vector::{Filter, IndexError, Point, VectorIndex};
+use crate::vector::{IndexError, Point, VectorIndex};
 
-/// The peer group of a benchmark: the most similar partners, this many. Fifty gives
-/// quartiles that move little when one peer changes, while staying "partners like you"
-/// in a tenant of a few hundred.
-pub const PEER_GROUP: usize = 50;
-
-/// Fewer successful peers than this and their median is too noisy to be a target; the
-/// peers' 75th percentile stands in.
-pub const MIN_SUCCESSFUL_PEERS: usize = 5;
-
-/// The most results one search asks the index for, whatever `k` is: it bounds the work
-/// of a request and the retries that skip stale points.
-pub const MAX_SEARCH: usize = 10_000;
-
-/// Pseudo-plans of the tenant's base rate in a [`Fit::fit_score`]: the neighbours' plans
-/// outweigh the base rate once they hold more than this many (similarity-weighted) closed
-/// plans. Five is about what two or three peers with a couple of plans each bring, so a
-/// prospect judged on one lucky neighbour stays near the tenant's average.
-pub const FIT_PRIOR_PLANS: f64 = 5.0;
-
-/// The prior of a fit score when the tenant has no closed plan with an outcome yet:
-/// nothing is known, so even odds.
-pub const NO_BASE_RATE: f64 = 0.5;
+pub use benchmark::{Benchmark, BenchmarkRow, TargetBasis, MIN_SUCCESSFUL_PEERS, PEER_GROUP};
+pub use fit::{Fit, FIT_PRIOR_PLANS, NO_BASE_RATE};
+pub use search::{SimilarPartner, MAX_SEARCH};
 
 #[derive(Debug, Error)]
 pub enum PeersError {
@@ -117,102 +105,6 @@ impl ClosedPlan {
     }
 }
 
-/// A partner found similar to another, with how its plans ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SimilarPartner {
-    pub partner_id: Id,
-    /// Cosine similarity of the profile vectors, -1..=1, higher is more alike.
-    pub score: f32,
-    pub partner_type: Option<String>,
-    pub region: Option<String>,
-    pub tier: Option<String>,
-    pub relationship_stage: Option<String>,
-    pub closed_plans: usize,
-    /// Mean over the closed plans with a defined attainment.
-    pub mean_attainment: Option<f64>,
-    /// Share of hits over the closed plans with a defined attainment.
-    pub hit_rate: Option<f64>,
-    /// Attainment of the latest-ending closed plan with a defined attainment.
-    pub last_attainment: Option<f64>,
-}
-
-/// How a prospect fits the tenant's partners who succeeded ("AI partner profile fit").
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Fit {
-    pub prospect_id: Id,
-    /// The date the neighbours' outcomes and tenure are taken at (the peers' as_of).
-    pub as_of: NaiveDate,
-    /// The most similar partners, most similar first (at most the `k` asked for).
-    pub neighbours: Vec<SimilarPartner>,
-    /// Neighbours with at least one closed plan whose outcome is defined.
-    pub with_closed_plans: usize,
-    /// Mean over those neighbours of their mean attainment (each neighbour counts once).
-    pub mean_attainment: Option<f64>,
-    /// Mean over those neighbours of their hit rate (each neighbour counts once).
-    pub hit_rate: Option<f64>,
-    /// Mean cosine similarity of the neighbours to the prospect.
-    pub mean_score: Option<f64>,
-    /// The tenant's hit rate over all closed plans: what `fit_score` shrinks towards.
-    pub base_rate: Option<f64>,
-    /// The neighbours' closed plans with an outcome, each weighted by its partner's
-    /// similarity: how much evidence `fit_score` stands on, against
-    /// [`FIT_PRIOR_PLANS`] for the base rate.
-    pub evidence_plans: f64,
-    /// 0..=1: the chance that a plan of a partner like this one hits, estimated as the
-    /// similarity-weighted hit rate of the neighbours' closed plans, shrunk towards the
-    /// tenant's base rate: `(Σ wᵢ·hitsᵢ + m·base) / (Σ wᵢ·plansᵢ + m)` with `wᵢ` the
-    /// neighbour's cosine similarity clipped to 0..=1 and `m` = [`FIT_PRIOR_PLANS`] (a
-    /// beta prior worth `m` plans at the base rate; [`NO_BASE_RATE`] without one). Above
-    /// the base rate, partners like the prospect succeed more often than the average.
-    pub fit_score: f64,
-}
-
-/// How `your_target` of a benchmark row was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetBasis {
-    /// The median among peers whose last closed plan hit: what successful partners like
-    /// you have.
-    SuccessfulPeers,
-    /// Too few successful peers knew this value: the peers' 75th percentile instead.
-    PeersP75,
-}
-
-/// One dimension of a benchmark. Every dimension is one where more is better, so a target
-/// above the peers' median reads as an aim. Unknown values are `None`, never NaN, and
-/// the counts include known values only.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BenchmarkRow {
-    pub dimension: String,
-    pub you: Option<f64>,
-    pub your_target: Option<f64>,
-    pub target_basis: TargetBasis,
-    pub peers_p25: Option<f64>,
-    pub peers_median: Option<f64>,
-    pub peers_p75: Option<f64>,
-    /// Share of peers below you (ties count half), 0..=1.
-    pub your_percentile: Option<f64>,
-    /// Peers with a known value.
-    pub peers_n: usize,
-    /// Successful peers with a known value (the median of `your_target` needs
-    /// [`MIN_SUCCESSFUL_PEERS`]).
-    pub successful_n: usize,
-}
-
-/// A partner against its peer group: the [`PEER_GROUP`] most similar partners.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Benchmark {
-    pub partner_id: Id,
-    pub as_of: NaiveDate,
-    /// Size of the peer group (fewer than [`PEER_GROUP`] in a small tenant).
-    pub peers: usize,
-    /// Peers whose last closed plan hit.
-    pub successful_peers: usize,
-    /// Similarity of the least similar peer, to judge how alike the group is.
-    pub min_score: Option<f32>,
-    pub rows: Vec<BenchmarkRow>,
-}
-
 /// What [`reindex`] did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReindexReport {
@@ -247,28 +139,6 @@ pub struct Peers {
     /// Share of hits over every closed plan with a defined outcome; `None` without any.
     base_rate: Option<f64>,
 }
-
-type Extract = fn(&Entry) -> Option<f64>;
-
-/// The benchmark dimensions, in report order.
-const DIMENSIONS: [(&str, Extract); 11] = [
-    ("score_contribution", |e| e.partner.score_contribution),
-    ("score_capability", |e| e.partner.score_capability),
-    ("score_coverage", |e| e.partner.score_coverage),
-    ("score_commitment", |e| e.partner.score_commitment),
-    ("score_consumption", |e| e.partner.score_consumption),
-    ("score_credibility", |e| e.partner.score_credibility),
-    ("nps", |e| e.partner.nps),
-    ("trust", |e| e.partner.trust()),
-    ("mean_attainment", |e| outcomes(&e.closed).mean_attainment),
-    ("activities_per_closed_plan", |e| {
-        let n = e.closed.len();
-        (n > 0).then(|| e.closed.iter().flat_map(|c| c.kinds.values()).sum::<f64>() / n as f64)
-    }),
-    ("certified_reps", |e| {
-        e.partner.certified_reps.map(|r| r as f64)
-    }),
-];
 
 impl Peers {
     /// Reads the tenant's partners and plans and computes every partner's vector with
@@ -439,169 +309,6 @@ impl Peers {
         }
         check_dimension(index, &self.profile)
     }
-
-    /// The `k` partners most similar to `partner_id` that match `filter`, most similar
-    /// first, never the partner itself. Indexed partners that these peers do not know
-    /// (removed from the store since the last reindex) are skipped, asking the index
-    /// for more until `k` are found or the tenant is exhausted.
-    pub fn similar(
-        &self,
-        index: &dyn VectorIndex,
-        tenant: &str,
-        partner_id: &str,
-        k: usize,
-        filter: &Filter,
-    ) -> Result<Vec<SimilarPartner>, PeersError> {
-        self.check(index, tenant)?;
-        let me = self.known(partner_id)?;
-        self.nearest(index, tenant, &me.vector, Some(partner_id), k, filter)
-    }
-
-    /// The `k` known partners nearest to `vector` that match `filter`, most similar
-    /// first, never `exclude`. Indexed partners that these peers do not know (removed
-    /// from the store since the last reindex) are skipped, asking the index for more
-    /// until `k` are found or the tenant is exhausted. The caller has run `check`.
-    fn nearest(
-        &self,
-        index: &dyn VectorIndex,
-        tenant: &str,
-        vector: &[f32],
-        exclude: Option<&str>,
-        k: usize,
-        filter: &Filter,
-    ) -> Result<Vec<SimilarPartner>, PeersError> {
-        let k = k.min(MAX_SEARCH - 1);
-        if k == 0 {
-            return Ok(Vec::new());
-        }
-        // One more than asked, for the excluded partner when it is indexed.
-        let mut ask = k + usize::from(exclude.is_some());
-        loop {
-            let hits = index.search(tenant, vector, ask, filter)?;
-            let exhausted = hits.len() < ask;
-            let mut found = Vec::with_capacity(k);
-            let mut stale = 0_usize;
-            for hit in hits {
-                if Some(hit.partner_id.as_str()) == exclude {
-                    continue;
-                }
-                match self.entry(hit.partner_id.as_str()) {
-                    Some(entry) => found.push(similar_partner(entry, hit.score)),
-                    None => stale += 1,
-                }
-                if found.len() == k {
-                    break;
-                }
-            }
-            if found.len() == k || exhausted || ask >= MAX_SEARCH {
-                if stale > 0 {
-                    tracing::debug!(
-                        tenant,
-                        stale,
-                        "indexed partners unknown to the store were skipped; reindex"
-                    );
-                }
-                return Ok(found);
-            }
-            ask = ask.saturating_mul(2).min(MAX_SEARCH);
-        }
-    }
-
-    /// How well a prospect (a partner that is not stored: no plans, no activity) fits
-    /// the tenant's partners who succeeded: its `k` most similar partners and what their
-    /// closed plans say, summarised in [`Fit::fit_score`].
-    ///
-    /// The prospect's vector is [`ProfileSchema::prospect_vector`]: its profile as given
-    /// (unknown fields at the tenant's mean), with an average activity mix, since what a
-    /// prospect will do is unknown rather than nothing. A stored partner with the
-    /// prospect's id is left out of the neighbours, as [`Self::similar`] leaves out the
-    /// partner itself.
-    ///
-    /// # Errors
-    /// [`PeersError::WrongTenant`] and [`PeersError::DimensionMismatch`] as for
-    /// [`Self::similar`], and [`PeersError::Index`] when the search fails.
-    pub fn fit(
-        &self,
-        index: &dyn VectorIndex,
-        tenant: &str,
-        prospect: &Partner,
-        k: usize,
-    ) -> Result<Fit, PeersError> {
-        self.check(index, tenant)?;
-        let vector = self.profile.prospect_vector(prospect, self.as_of);
-        let exclude = Some(prospect.partner_id.as_str());
-        let neighbours = self.nearest(index, tenant, &vector, exclude, k, &Filter::default())?;
-        let fit = self.summarise_fit(prospect, neighbours);
-        tracing::debug!(
-            tenant,
-            neighbours = fit.neighbours.len(),
-            fit_score = fit.fit_score,
-            "prospect fit"
-        );
-        Ok(fit)
-    }
-
-    fn summarise_fit(&self, prospect: &Partner, neighbours: Vec<SimilarPartner>) -> Fit {
-        // Neighbours with at least one closed plan whose outcome is defined.
-        let known: Vec<(&SimilarPartner, &Entry)> = neighbours
-            .iter()
-            .filter_map(|s| self.entry(s.partner_id.as_str()).map(|e| (s, e)))
-            .filter(|(s, _)| s.hit_rate.is_some())
-            .collect();
-        let mean = |values: &mut dyn Iterator<Item = f64>| {
-            let (sum, n) = values.fold((0.0, 0_usize), |(s, n), v| (s + v, n + 1));
-            (n > 0).then(|| sum / n as f64)
-        };
-        let (mut hits, mut plans) = (0.0, 0.0);
-        for (s, e) in &known {
-            let w = f64::from(s.score).clamp(0.0, 1.0);
-            let defined: Vec<bool> = e.closed.iter().filter_map(|c| c.hit).collect();
-            hits += w * defined.iter().filter(|h| **h).count() as f64;
-            plans += w * defined.len() as f64;
-        }
-        let fit_score = shrunk_hit_rate(hits, plans, self.base_rate.unwrap_or(NO_BASE_RATE));
-        Fit {
-            prospect_id: prospect.partner_id.clone(),
-            as_of: self.as_of,
-            with_closed_plans: known.len(),
-            mean_attainment: mean(&mut known.iter().filter_map(|(s, _)| s.mean_attainment)),
-            hit_rate: mean(&mut known.iter().filter_map(|(s, _)| s.hit_rate)),
-            mean_score: mean(&mut neighbours.iter().map(|s| f64::from(s.score))),
-            base_rate: self.base_rate,
-            evidence_plans: plans,
-            fit_score,
-            neighbours,
-        }
-    }
-
-    /// The partner against its [`PEER_GROUP`] most similar partners, on the 6Cs scores,
-    /// NPS, trust, mean attainment, activities per closed plan and certified reps.
-    pub fn benchmark(
-        &self,
-        index: &dyn VectorIndex,
-        tenant: &str,
-        partner_id: &str,
-    ) -> Result<Benchmark, PeersError> {
-        let me = self.known(partner_id)?;
-        let similar = self.similar(index, tenant, partner_id, PEER_GROUP, &Filter::default())?;
-        let peers: Vec<(&Entry, bool)> = similar
-            .iter()
-            .filter_map(|s| self.entry(s.partner_id.as_str()))
-            .map(|e| (e, outcomes(&e.closed).last_hit == Some(true)))
-            .collect();
-        let rows = DIMENSIONS
-            .iter()
-            .map(|(name, value)| benchmark_row(name, *value, me, &peers))
-            .collect();
-        Ok(Benchmark {
-            partner_id: me.partner.partner_id.clone(),
-            as_of: self.as_of,
-            peers: peers.len(),
-            successful_peers: peers.iter().filter(|(_, ok)| *ok).count(),
-            min_score: similar.iter().map(|s| s.score).reduce(f32::min),
-            rows,
-        })
-    }
 }
 
 fn check_dimension(index: &dyn VectorIndex, profile: &ProfileSchema) -> Result<(), PeersError> {
@@ -638,61 +345,6 @@ fn outcomes(closed: &[ClosedPlan]) -> Outcomes {
     }
 }
 
-/// `hits` of `plans` (both possibly weighted), shrunk towards `prior` with
-/// [`FIT_PRIOR_PLANS`] pseudo-plans: a beta-binomial posterior mean, in 0..=1 whenever
-/// `prior` is and `0 <= hits <= plans`, and exactly `prior` without evidence.
-fn shrunk_hit_rate(hits: f64, plans: f64, prior: f64) -> f64 {
-    ((hits + FIT_PRIOR_PLANS * prior) / (plans + FIT_PRIOR_PLANS)).clamp(0.0, 1.0)
-}
-
-fn similar_partner(entry: &Entry, score: f32) -> SimilarPartner {
-    let p = &entry.partner;
-    let o = outcomes(&entry.closed);
-    SimilarPartner {
-        partner_id: p.partner_id.clone(),
-        score,
-        partner_type: p.partner_type.map(|v| v.as_str().to_owned()),
-        region: p.region.clone(),
-        tier: p.tier.map(|v| v.as_str().to_owned()),
-        relationship_stage: p.relationship_stage.map(|v| v.as_str().to_owned()),
-        closed_plans: entry.closed.len(),
-        mean_attainment: o.mean_attainment,
-        hit_rate: o.hit_rate,
-        last_attainment: o.last_attainment,
-    }
-}
-
-fn benchmark_row(name: &str, value: Extract, me: &Entry, peers: &[(&Entry, bool)]) -> BenchmarkRow {
-    let known = |e: &Entry| value(e).filter(|v| v.is_finite());
-    let mut all: Vec<f64> = peers.iter().filter_map(|(e, _)| known(e)).collect();
-    let mut successful: Vec<f64> = peers
-        .iter()
-        .filter(|(_, ok)| *ok)
-        .filter_map(|(e, _)| known(e))
-        .collect();
-    all.sort_by(f64::total_cmp);
-    successful.sort_by(f64::total_cmp);
-    let you = known(me);
-    let p75 = quantile(&all, 0.75);
-    let (your_target, target_basis) = if successful.len() >= MIN_SUCCESSFUL_PEERS {
-        (quantile(&successful, 0.5), TargetBasis::SuccessfulPeers)
-    } else {
-        (p75, TargetBasis::PeersP75)
-    };
-    BenchmarkRow {
-        dimension: name.to_owned(),
-        you,
-        your_target,
-        target_basis,
-        peers_p25: quantile(&all, 0.25),
-        peers_median: quantile(&all, 0.5),
-        peers_p75: p75,
-        your_percentile: you.and_then(|y| percentile_rank(&all, y)),
-        peers_n: all.len(),
-        successful_n: successful.len(),
-    }
-}
-
 /// The `q` quantile of sorted finite values, interpolating between order statistics (the
 /// usual "type 7" definition, as numpy and R's default); `None` for no values.
 pub(super) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -702,18 +354,6 @@ pub(super) fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     let high = (low + 1).min(last);
     let (a, b) = (sorted[low], sorted[high]);
     Some(a + (h - low as f64) * (b - a))
-}
-
-/// Share of sorted `values` below `you`, ties counting half: 0 below everyone, 1 above
-/// everyone, 0.5 in the middle. `None` for no values.
-fn percentile_rank(sorted: &[f64], you: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let below = sorted.partition_point(|v| *v < you);
-    let not_above = sorted.partition_point(|v| *v <= you);
-    let ties = not_above - below;
-    Some((below as f64 + 0.5 * ties as f64) / sorted.len() as f64)
 }
 
 /// Rebuilds the tenant's points in `index` from the store, with the active model's
@@ -780,29 +420,6 @@ mod tests {
         assert_eq!(quantile(&[1.0, 2.0], 0.75), Some(1.75));
         assert_eq!(quantile(&[7.0], 0.25), Some(7.0));
         assert_eq!(quantile(&[], 0.5), None);
-    }
-
-    #[test]
-    fn a_fit_score_is_the_base_rate_without_evidence_and_follows_the_evidence() {
-        assert_eq!(shrunk_hit_rate(0.0, 0.0, 0.3), 0.3);
-        // Little evidence moves it a little, a lot of evidence nearly all the way.
-        let little = shrunk_hit_rate(1.0, 1.0, 0.3);
-        let lots = shrunk_hit_rate(900.0, 1000.0, 0.3);
-        assert!(0.3 < little && little < 0.5, "{little}");
-        assert!((lots - 0.9).abs() < 0.01, "{lots}");
-        for (hits, plans) in [(0.0, 50.0), (50.0, 50.0), (0.4, 0.4)] {
-            let s = shrunk_hit_rate(hits, plans, 0.5);
-            assert!((0.0..=1.0).contains(&s), "{s}");
-        }
-    }
-
-    #[test]
-    fn percentile_ranks_count_ties_half() {
-        let v = [1.0, 2.0, 2.0, 3.0];
-        assert_eq!(percentile_rank(&v, 0.0), Some(0.0));
-        assert_eq!(percentile_rank(&v, 9.0), Some(1.0));
-        assert_eq!(percentile_rank(&v, 2.0), Some(0.5));
-        assert_eq!(percentile_rank(&[], 2.0), None);
     }
 
     fn plan(end: &str, attainment: Option<f64>) -> ClosedPlan {
