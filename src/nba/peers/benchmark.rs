@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{outcomes, quantile, Entry, Peers, PeersError};
 use crate::domain::Id;
@@ -18,7 +19,7 @@ pub const PEER_GROUP: usize = 50;
 pub const MIN_SUCCESSFUL_PEERS: usize = 5;
 
 /// How `your_target` of a benchmark row was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetBasis {
     /// The median among peers whose last closed plan hit: what successful partners like
@@ -31,7 +32,7 @@ pub enum TargetBasis {
 /// One dimension of a benchmark. Every dimension is one where more is better, so a target
 /// above the peers' median reads as an aim. Unknown values are `None`, never NaN, and
 /// the counts include known values only.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct BenchmarkRow {
     pub dimension: String,
     pub you: Option<f64>,
@@ -50,8 +51,9 @@ pub struct BenchmarkRow {
 }
 
 /// A partner against its peer group: the [`PEER_GROUP`] most similar partners.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Benchmark {
+    #[schema(value_type = String)]
     pub partner_id: Id,
     pub as_of: NaiveDate,
     /// Size of the peer group (fewer than [`PEER_GROUP`] in a small tenant).

@@ -4,6 +4,7 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::search::SimilarPartner;
 use super::{Entry, Peers, PeersError};
@@ -21,8 +22,9 @@ pub const FIT_PRIOR_PLANS: f64 = 5.0;
 pub const NO_BASE_RATE: f64 = 0.5;
 
 /// How a prospect fits the tenant's partners who succeeded ("AI partner profile fit").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Fit {
+    #[schema(value_type = String)]
     pub prospect_id: Id,
     /// The date the neighbours' outcomes and tenure are taken at (the peers' as_of).
     pub as_of: NaiveDate,

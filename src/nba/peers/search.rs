@@ -2,6 +2,7 @@
 //! index, with how their closed plans ended.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{outcomes, Entry, Peers, PeersError};
 use crate::domain::Id;
@@ -12,8 +13,9 @@ use crate::vector::{Filter, VectorIndex};
 pub const MAX_SEARCH: usize = 10_000;
 
 /// A partner found similar to another, with how its plans ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SimilarPartner {
+    #[schema(value_type = String)]
     pub partner_id: Id,
     /// Cosine similarity of the profile vectors, -1..=1, higher is more alike.
     pub score: f32,
