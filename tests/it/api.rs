@@ -240,6 +240,21 @@ async fn wait_for_job(server: &Server, location: &str) -> Value {
     panic!("the training job did not finish in 120 s");
 }
 
+/// Starts training as the admin (202 with the job's location) and waits for the job: the
+/// job as it ended.
+async fn train_over_http(server: &Server) -> Value {
+    let response = server
+        .client
+        .post(server.url("/v1/models/train"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    wait_for_job(server, &location).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_train_recommend_feedback_over_http() {
     let server = start().await;
@@ -259,16 +274,7 @@ async fn sync_train_recommend_feedback_over_http() {
         .post(&server.writer, "/v1/models/train", &json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let response = server
-        .client
-        .post(server.url("/v1/models/train"))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let job = wait_for_job(&server, &location).await;
+    let job = train_over_http(&server).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let version = job["result"]["version"].as_str().unwrap().to_owned();
     assert!(
@@ -1328,16 +1334,7 @@ async fn every_engine_answer_is_typed_in_the_openapi_document() {
     let server = start().await;
     let data = small_world();
     bulk_load(&server, &data).await;
-    let response = server
-        .client
-        .post(server.url("/v1/models/train"))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let job = wait_for_job(&server, &location).await;
+    let job = train_over_http(&server).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let doc: Value = server
         .client
