@@ -48,7 +48,7 @@ pub struct NbaQuery {
 #[utoipa::path(get, path = "/v1/plans/{id}/next-best-actions", tag = "decisions",
     params(("id" = String, Path, description = "plan_id"), NbaQuery),
     responses(
-        (status = 200, description = "Ranked actions with reasons", body = Object),
+        (status = 200, description = "Ranked actions with reasons", body = nba::Recommendations),
         (status = 404, description = "No such plan", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The plan is closed or cancelled", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -107,7 +107,7 @@ fn within(part: &str, e: import::ImportError) -> ApiError {
 #[utoipa::path(post, path = "/v1/recommendations", tag = "decisions",
     request_body = Snapshot,
     responses(
-        (status = 200, description = "Ranked actions with reasons", body = Object),
+        (status = 200, description = "Ranked actions with reasons", body = nba::Recommendations),
         (status = 422, description = "Invalid snapshot", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -299,7 +299,7 @@ pub struct SimilarQuery {
 #[utoipa::path(get, path = "/v1/partners/{id}/similar", tag = "decisions",
     params(("id" = String, Path, description = "partner_id"), SimilarQuery),
     responses(
-        (status = 200, description = "Similar partners, most similar first", body = Vec<Object>),
+        (status = 200, description = "Similar partners, most similar first", body = Vec<crate::nba::peers::SimilarPartner>),
         (status = 404, description = "No such partner", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -326,7 +326,7 @@ pub async fn similar(
 #[utoipa::path(get, path = "/v1/partners/{id}/benchmark", tag = "decisions",
     params(("id" = String, Path, description = "partner_id")),
     responses(
-        (status = 200, description = "The benchmark", body = Object),
+        (status = 200, description = "The benchmark", body = crate::nba::peers::Benchmark),
         (status = 404, description = "No such partner", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -354,7 +354,7 @@ pub struct FitRequest {
 #[utoipa::path(post, path = "/v1/partners/fit", tag = "decisions",
     request_body = FitRequest,
     responses(
-        (status = 200, description = "Fit score with the partners it rests on", body = Object),
+        (status = 200, description = "Fit score with the partners it rests on", body = crate::nba::peers::Fit),
         (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid profile", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -394,7 +394,6 @@ pub async fn fit(
 pub struct WhatIfRequest {
     /// Activities the plan would add now, e.g. `[{"kind": "joint_webinar", "quantity": 2}]`:
     /// 1 to 100 entries, each quantity in (0, 1000], at most 1000 units in all.
-    #[schema(value_type = Vec<Object>)]
     pub add: Vec<PlannedAction>,
     #[schema(value_type = Option<String>)]
     pub as_of: Option<NaiveDate>,
@@ -405,7 +404,7 @@ pub struct WhatIfRequest {
     params(("id" = String, Path, description = "plan_id")),
     request_body = WhatIfRequest,
     responses(
-        (status = 200, description = "Before and after", body = Object),
+        (status = 200, description = "Before and after", body = nba::WhatIf),
         (status = 404, description = "No such plan", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "Plan not open, or no model yet", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid activities", body = ProblemBody, content_type = "application/problem+json"),

@@ -4,8 +4,9 @@
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::OneOf;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Ref, RefOr};
+use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
 use super::{decisions, digests, docs, error, jobs, models, ops, portfolio, subscriptions, sync};
@@ -97,6 +98,71 @@ impl Modify for CommonErrors {
     }
 }
 
+/// A struct that flattens an internally tagged enum beside fields of its own
+/// (`#[serde(flatten)]`: an excluded action with its `reason`, an attention reason with
+/// its `code`) is derived as `allOf` over the enum's `oneOf`. That is valid, but client
+/// generators refuse it (openapi-python-client drops the schema and every schema that
+/// uses it, next-best-actions included), so each such struct is rewritten as the
+/// `oneOf` it serialises to: one object per variant, with the variant's fields and the
+/// struct's own. Built from the derived schemas, it cannot drift from the types.
+struct FlattenedEnums;
+
+/// The `oneOf` that `schema` (in `schemas`) serialises to, if it is `allOf` a reference
+/// to a `oneOf` of objects and an object of the struct's own fields.
+fn flattened(
+    schema: &RefOr<Schema>,
+    schemas: &std::collections::BTreeMap<String, RefOr<Schema>>,
+) -> Option<Schema> {
+    let RefOr::T(Schema::AllOf(all)) = schema else {
+        return None;
+    };
+    let [RefOr::Ref(tagged), RefOr::T(Schema::Object(own))] = all.items.as_slice() else {
+        return None;
+    };
+    let name = tagged.ref_location.strip_prefix("#/components/schemas/")?;
+    let Some(RefOr::T(Schema::OneOf(variants))) = schemas.get(name) else {
+        return None;
+    };
+    let mut merged = OneOf::new();
+    merged.description.clone_from(&all.description);
+    for variant in &variants.items {
+        let RefOr::T(Schema::Object(variant)) = variant else {
+            return None;
+        };
+        let mut object = variant.clone();
+        object
+            .properties
+            .extend(own.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // A variant field named like one of the struct's (`kind` of a missing
+        // prerequisite beside the excluded action's `kind`) is listed once.
+        for field in &own.required {
+            if !object.required.contains(field) {
+                object.required.push(field.clone());
+            }
+        }
+        merged.items.push(RefOr::T(Schema::Object(object)));
+    }
+    Some(Schema::OneOf(merged))
+}
+
+impl Modify for FlattenedEnums {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let rewritten: Vec<(String, Schema)> = components
+            .schemas
+            .iter()
+            .filter_map(|(name, schema)| {
+                flattened(schema, &components.schemas).map(|s| (name.clone(), s))
+            })
+            .collect();
+        for (name, schema) in rewritten {
+            components.schemas.insert(name, RefOr::T(schema));
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -131,7 +197,7 @@ impl Modify for CommonErrors {
         subscriptions::SubscriptionList, subscriptions::DeliveryDoc, subscriptions::DeliveryList,
         crate::digest::schedule::ScheduleReport,
     )),
-    modifiers(&BearerAuth, &CommonErrors),
+    modifiers(&BearerAuth, &CommonErrors, &FlattenedEnums),
     tags(
         (name = "sync", description = "Partners, plans, key results, activities and feedback in; reads out"),
         (name = "decisions", description = "Next best actions, predictions, similar partners, benchmarks, fit, what-if"),
@@ -142,3 +208,51 @@ impl Modify for CommonErrors {
     )
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flattened_enum_is_a_one_of_objects_with_the_structs_fields_listed_once() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for (name, schema) in schemas {
+            for part in schema["allOf"].as_array().into_iter().flatten() {
+                if let Some(target) = part["$ref"].as_str() {
+                    let target = target.trim_start_matches("#/components/schemas/");
+                    assert!(
+                        schemas[target].get("oneOf").is_none(),
+                        "{name} is allOf over the oneOf {target}"
+                    );
+                }
+            }
+        }
+        for (name, tag, own) in [
+            ("Excluded", "reason", &["kind"][..]),
+            ("AttentionReason", "code", &["text", "weight"][..]),
+        ] {
+            let variants = schemas[name]["oneOf"].as_array().unwrap();
+            assert!(variants.len() > 1, "{name}: {variants:?}");
+            for variant in variants {
+                let required: Vec<&str> = variant["required"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect();
+                for field in own.iter().chain([&tag]) {
+                    assert!(
+                        variant["properties"].get(*field).is_some(),
+                        "{name}: {variant}"
+                    );
+                    assert_eq!(
+                        required.iter().filter(|r| *r == field).count(),
+                        1,
+                        "{name}: {field} is required once: {variant}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@ pub struct ForecastQuery {
 /// group of active plans, with a total.
 #[utoipa::path(get, path = "/v1/forecast", tag = "portfolio", params(ForecastQuery),
     responses(
-        (status = 200, description = "The forecast per group and in total", body = Object),
+        (status = 200, description = "The forecast per group and in total", body = portfolio::Forecast),
         (status = 409, description = "No model yet", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid group_by", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -75,7 +75,7 @@ pub struct AttentionQuery {
 #[utoipa::path(get, path = "/v1/managers/{id}/attention", tag = "portfolio",
     params(("id" = String, Path, description = "manager_id"), AttentionQuery),
     responses(
-        (status = 200, description = "Partners needing attention", body = Object),
+        (status = 200, description = "Partners needing attention", body = attention::Attention),
         (status = 404, description = "No partner or plan has this manager", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]

@@ -113,7 +113,7 @@ pub enum HitModel {
 }
 
 /// One plan's predicted outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Prediction {
     pub p_hit: f64,
     pub expected_attainment: f64,

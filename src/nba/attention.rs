@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::eligibility::DISMISS_DAYS;
 use super::portfolio::AT_RISK_P_HIT;
@@ -43,11 +44,13 @@ const MAX_DISMISSALS_COUNTED: usize = 3;
 
 /// Why a partner needs attention, with the numbers behind it. Serialised with a `code`
 /// field naming the variant (`predicted_miss`, `key_result_behind`...).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(tag = "code", rename_all = "snake_case")]
+#[schema(as = AttentionSignal)]
 pub enum Signal {
     /// An active plan is predicted to miss its target.
     PredictedMiss {
+        #[schema(value_type = String)]
         plan_id: Id,
         p_hit: f64,
         expected_attainment: f64,
@@ -56,9 +59,12 @@ pub enum Signal {
     },
     /// A key result is behind the pace its period calls for.
     KeyResultBehind {
+        #[schema(value_type = String)]
         plan_id: Id,
+        #[schema(value_type = String)]
         kr_id: Id,
         metric: Option<String>,
+        #[schema(value_type = super::openapi::PaceSchema)]
         status: Pace,
         target: f64,
         realized: Option<f64>,
@@ -78,6 +84,7 @@ pub enum Signal {
     },
     /// An active plan ends soon below its target.
     EndingWithGap {
+        #[schema(value_type = String)]
         plan_id: Id,
         end_date: NaiveDate,
         days_left: i64,
@@ -112,7 +119,8 @@ impl Signal {
 }
 
 /// One reason: the signal, a sentence a manager reads, and what it adds to the score.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = AttentionReason)]
 pub struct Reason {
     #[serde(flatten)]
     pub signal: Signal,
@@ -121,12 +129,14 @@ pub struct Reason {
 }
 
 /// A partner that needs attention.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PartnerAttention {
+    #[schema(value_type = String)]
     pub partner_id: Id,
     pub name: Option<String>,
     /// The partner's manager of record (the list may hold partners only because the
     /// manager owns one of their plans).
+    #[schema(value_type = Option<String>)]
     pub manager_id: Option<Id>,
     pub active_plans: usize,
     /// Σ of the reasons' weights.
@@ -136,9 +146,10 @@ pub struct PartnerAttention {
 }
 
 /// A manager's attention list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Attention {
     pub tenant: String,
+    #[schema(value_type = String)]
     pub manager_id: Id,
     pub as_of: NaiveDate,
     /// The manager's partners, with or without a reason: 0 means the manager has none

@@ -21,13 +21,15 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::peers::ClosedPlan;
 use crate::domain::{ActionSpec, Effort};
 
 /// Where part of an estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = EffectSource)]
 pub enum Source {
     Model,
     Peers,
@@ -45,7 +47,8 @@ impl Source {
 }
 
 /// One source's estimate and the share of the blend it got.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = EffectComponent)]
 pub struct Component {
     pub source: Source,
     pub mean: f64,
@@ -56,7 +59,7 @@ pub struct Component {
 
 /// A blended effect: mean and standard deviation in attainment units (0.05 = five
 /// points of target).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Estimate {
     pub mean: f64,
     pub sd: f64,
@@ -233,7 +236,7 @@ pub fn model(spec: &ActionSpec, mean: f64, se: f64, elapsed: f64) -> Component {
 /// partner with itself takes out what stays with the partner (relationship quality,
 /// capability, size, its manager), the confounders that make "partners who did more
 /// did better" a poor guide.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct PeerComparison {
     /// Similar partners with closed plans both with and without the kind.
     pub partners: usize,

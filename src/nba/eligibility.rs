@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::context::PlanContext;
 use crate::domain::{
@@ -18,7 +19,7 @@ use crate::domain::{
 pub const DISMISS_DAYS: u64 = 30;
 
 /// Why an action is not recommended now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Ineligible {
     /// The partner's journey stage is not one the action fits.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::context::PlanContext;
 use super::effect::{self, Component, Estimate, PeerComparison, Source, Z80};
@@ -48,16 +49,19 @@ impl Default for EngineOptions {
 }
 
 /// One ranked action with its reasons.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Recommendation {
     /// Set when the recommendation is logged; joins feedback and outcomes to it.
+    #[schema(value_type = Option<String>)]
     pub recommendation_id: Option<Id>,
     pub rank: usize,
     pub kind: String,
     pub label: String,
     pub category: String,
     /// Who does it: vendor, partner or joint.
+    #[schema(value_type = super::openapi::ResponsibleSchema)]
     pub responsible: &'static str,
+    #[schema(value_type = super::openapi::EffortSchema)]
     pub effort: Effort,
     pub due_date: NaiveDate,
     /// Expected change of the plan's final attainment (0.05 = 5 points of target).
@@ -71,12 +75,13 @@ pub struct Recommendation {
     /// Where the kind's definition came from: `tenant` (its actions file), `built_in`,
     /// or `observed` (seen only in activities, undescribed: judged on its evidence
     /// alone, with a neutral prior and a wide interval, and the reasons say so).
+    #[schema(value_type = super::openapi::ActionSourceSchema)]
     pub defined_by: ActionSource,
     pub explanation: Explanation,
 }
 
 /// The reasons behind one recommendation, as data and as sentences.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Explanation {
     pub why_now: String,
     pub serves: Option<KrStanding>,
@@ -90,7 +95,7 @@ pub struct Explanation {
 }
 
 /// A candidate that was filtered out, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Excluded {
     pub kind: String,
     #[serde(flatten)]
@@ -98,9 +103,11 @@ pub struct Excluded {
 }
 
 /// Everything the engine says about one plan.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Recommendations {
+    #[schema(value_type = String)]
     pub plan_id: Id,
+    #[schema(value_type = String)]
     pub partner_id: Id,
     pub as_of: NaiveDate,
     pub model_version: Option<String>,
@@ -150,7 +157,7 @@ pub struct Engine {
 }
 
 /// Planned activities for a what-if question.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, ToSchema)]
 pub struct PlannedAction {
     pub kind: String,
     /// Defaults to 1.
@@ -163,8 +170,9 @@ fn one() -> f64 {
 }
 
 /// The predicted outcome before and after planned activities.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WhatIf {
+    #[schema(value_type = String)]
     pub plan_id: Id,
     pub model_version: Option<String>,
     pub before: Prediction,

@@ -3,13 +3,14 @@
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::effect::{Estimate, PeerComparison, Source, Z80};
 use crate::domain::pace::elapsed_fraction;
 use crate::domain::{kr_pace, ActionSpec, KeyResult, PlanRecord};
 
 /// A key result with a defined target, held against the pace due on `as_of`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct KrStanding {
     pub kr_id: String,
     pub metric: Option<String>,
@@ -22,6 +23,7 @@ pub struct KrStanding {
     pub expected: f64,
     /// expected - progress; positive when behind (an unknown value counts as fully behind).
     pub gap: f64,
+    #[schema(value_type = super::openapi::PaceSchema)]
     pub status: &'static str,
     pub weight: f64,
 }

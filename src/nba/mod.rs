@@ -21,6 +21,7 @@ pub mod effect;
 pub mod eligibility;
 pub mod engine;
 pub mod explain;
+pub mod openapi;
 pub mod peers;
 pub mod portfolio;
 

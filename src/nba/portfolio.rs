@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::NbaError;
 use crate::domain::{plan_pace, Pace, Partner, PlanRecord};
@@ -51,7 +52,7 @@ pub const TOTAL_KEY: &str = "(total)";
 const ATTAINMENT_MAX: f64 = 2.0;
 
 /// What a forecast is grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     /// The partner's region.
@@ -132,7 +133,7 @@ fn or_none(value: Option<&str>) -> String {
 }
 
 /// Target value of one unit (EUR, #, ...) in a group: plan vs realized vs expected.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct UnitTarget {
     /// The key results' unit; [`NONE_KEY`] for key results without one.
     pub unit: String,
@@ -151,7 +152,7 @@ pub struct UnitTarget {
 }
 
 /// One row of a forecast: a group of active plans (or all of them).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ForecastGroup {
     pub key: String,
     pub plans: usize,
@@ -176,7 +177,7 @@ pub struct ForecastGroup {
 }
 
 /// Predicted outcomes of a tenant's active plans, rolled up.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Forecast {
     pub tenant: String,
     pub as_of: NaiveDate,

@@ -240,6 +240,21 @@ async fn wait_for_job(server: &Server, location: &str) -> Value {
     panic!("the training job did not finish in 120 s");
 }
 
+/// Starts training as the admin (202 with the job's location) and waits for the job: the
+/// job as it ended.
+async fn train_over_http(server: &Server) -> Value {
+    let response = server
+        .client
+        .post(server.url("/v1/models/train"))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    wait_for_job(server, &location).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_train_recommend_feedback_over_http() {
     let server = start().await;
@@ -259,16 +274,7 @@ async fn sync_train_recommend_feedback_over_http() {
         .post(&server.writer, "/v1/models/train", &json!({}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let response = server
-        .client
-        .post(server.url("/v1/models/train"))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let job = wait_for_job(&server, &location).await;
+    let job = train_over_http(&server).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let version = job["result"]["version"].as_str().unwrap().to_owned();
     assert!(
@@ -1224,6 +1230,203 @@ async fn odd_requests_get_problems_not_bodies_of_another_kind() {
         let got = echoed(bad.clone()).await;
         assert_ne!(got, bad);
         assert!(got.len() <= 128, "{}", got.len());
+    }
+    server.stop().await;
+}
+
+/// The schema `schema` stands for: a `$ref` is followed into the document's components.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            resolve(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// What is wrong with `value` as an instance of `schema`, in the part of JSON Schema the
+/// derived document uses, held stricter than JSON Schema in one way: every key of an
+/// object must be declared, so a generic `object` (or a field the document forgot) fails.
+fn nonconformities(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolve(doc, schema);
+    if let Some(alternatives) = schema["oneOf"].as_array() {
+        let matching = alternatives
+            .iter()
+            .filter(|s| nonconformities(doc, s, value, at).is_empty())
+            .count();
+        return if matching == 1 {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{at}: matches {matching} of its oneOf alternatives"
+            )]
+        };
+    }
+    if schema.get("allOf").is_some() {
+        // openapi-python-client refuses `allOf` over a `oneOf` (and drops the answers
+        // that use it), so the document writes flattened enums as `oneOf`.
+        return vec![format!("{at}: allOf in an answer's schema")];
+    }
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let declared: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return vec![format!("{at}: the schema names no type: {schema}")],
+    };
+    if !declared
+        .iter()
+        .any(|t| *t == actual || (*t == "number" && actual == "integer"))
+    {
+        return vec![format!("{at}: {actual}, documented as {declared:?}")];
+    }
+    let mut wrong = Vec::new();
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            wrong.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    match value {
+        Value::Object(fields) => {
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap_or_default();
+                if !fields.contains_key(name) {
+                    wrong.push(format!("{at}.{name}: required, missing"));
+                }
+            }
+            for (name, field) in fields {
+                match schema["properties"].get(name) {
+                    Some(s) => {
+                        wrong.extend(nonconformities(doc, s, field, &format!("{at}.{name}")))
+                    }
+                    None => wrong.push(format!("{at}.{name}: not declared")),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                wrong.extend(nonconformities(
+                    doc,
+                    &schema["items"],
+                    item,
+                    &format!("{at}[{i}]"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    wrong
+}
+
+/// Issue 16, the typed contract: every engine answer has a named schema in
+/// `/openapi.json` (not a generic object, as before), and the live answers conform to
+/// it field by field, so a client generated from the document parses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_engine_answer_is_typed_in_the_openapi_document() {
+    let server = start().await;
+    let data = small_world();
+    bulk_load(&server, &data).await;
+    let job = train_over_http(&server).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let doc: Value = server
+        .client
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let plan = data
+        .plans
+        .iter()
+        .find(|p| p.status == nextbest::domain::PlanStatus::Active)
+        .unwrap();
+    let (plan_id, partner) = (plan.plan_id.as_str(), plan.partner_id.as_str());
+    let manager = data
+        .partners
+        .iter()
+        .find_map(|p| p.manager_id.clone())
+        .unwrap();
+    let (_, stored_plan) = server
+        .get(&server.reader, &format!("/v1/plans/{plan_id}"))
+        .await;
+    let (_, mut prospect) = server
+        .get(&server.reader, &format!("/v1/partners/{partner}"))
+        .await;
+    prospect.as_object_mut().unwrap().remove("partner_id");
+    let get =
+        |path: String, template: &'static str| (reqwest::Method::GET, path, template, Value::Null);
+    let post = |path: String, template: &'static str, body: Value| {
+        (reqwest::Method::POST, path, template, body)
+    };
+    let calls = [
+        get(
+            format!("/v1/plans/{plan_id}/next-best-actions?k=34"),
+            "/v1/plans/{id}/next-best-actions",
+        ),
+        post(
+            "/v1/recommendations".into(),
+            "/v1/recommendations",
+            json!({"plan": stored_plan, "k": 34}),
+        ),
+        get(
+            format!("/v1/plans/{plan_id}/prediction"),
+            "/v1/plans/{id}/prediction",
+        ),
+        post(
+            format!("/v1/plans/{plan_id}/what-if"),
+            "/v1/plans/{id}/what-if",
+            json!({"add": [{"kind": "joint_webinar", "quantity": 2}]}),
+        ),
+        get(
+            format!("/v1/partners/{partner}/similar?k=20"),
+            "/v1/partners/{id}/similar",
+        ),
+        get(
+            format!("/v1/partners/{partner}/benchmark"),
+            "/v1/partners/{id}/benchmark",
+        ),
+        post(
+            "/v1/partners/fit".into(),
+            "/v1/partners/fit",
+            json!({"partner": prospect, "k": 10}),
+        ),
+        get("/v1/forecast?group_by=manager".into(), "/v1/forecast"),
+        get(
+            format!("/v1/managers/{manager}/attention?limit=500"),
+            "/v1/managers/{id}/attention",
+        ),
+    ];
+    for (method, path, template, body) in calls {
+        let operation = &doc["paths"][template][method.as_str().to_lowercase()];
+        let schema = &operation["responses"]["200"]["content"]["application/json"]["schema"];
+        let named = schema["$ref"].as_str().or(schema["items"]["$ref"].as_str());
+        assert!(
+            named.is_some(),
+            "{method} {template}: the answer has no named schema: {schema}"
+        );
+        let (status, answer) = if method == reqwest::Method::GET {
+            server.get(&server.reader, &path).await
+        } else {
+            server.post(&server.reader, &path, &body).await
+        };
+        assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+        let wrong = nonconformities(&doc, schema, &answer, "answer");
+        assert!(
+            wrong.is_empty(),
+            "{method} {path} does not conform to {}: {wrong:#?}",
+            named.unwrap_or_default()
+        );
     }
     server.stop().await;
 }
