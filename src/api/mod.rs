@@ -139,7 +139,7 @@ pub fn router_with(state: AppState, pages: Router<AppState>) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi))
+        .route("/openapi.json", get(openapi::document))
         .route("/docs", get(ops::docs))
         .merge(pages)
         .method_not_allowed_fallback(method_not_allowed)

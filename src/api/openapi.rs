@@ -209,6 +209,11 @@ impl Modify for FlattenedEnums {
 )]
 pub struct ApiDoc;
 
+/// `GET /openapi.json`: the OpenAPI 3.1 document of this API, generated from the handlers.
+pub async fn document() -> impl axum::response::IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

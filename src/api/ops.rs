@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::Json;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
@@ -94,11 +94,6 @@ pub async fn open_metrics(State(state): State<AppState>) -> Result<impl IntoResp
         )],
         rendered,
     ))
-}
-
-/// The OpenAPI 3.1 document of this API, generated from the handlers.
-pub async fn openapi() -> impl IntoResponse {
-    Json(super::openapi::ApiDoc::openapi())
 }
 
 /// A readable page of the API, rendered in the browser from `/openapi.json`.
