@@ -133,8 +133,7 @@ fn flattened(
         object
             .properties
             .extend(own.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-        // A variant field named like one of the struct's (`kind` of a missing
-        // prerequisite beside the excluded action's `kind`) is listed once.
+        // A variant field named like one of the struct's is listed once.
         for field in &own.required {
             if !object.required.contains(field) {
                 object.required.push(field.clone());

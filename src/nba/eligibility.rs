@@ -26,8 +26,10 @@ pub enum Ineligible {
     OffStage { stage: String },
     /// The relationship is below the action's minimum stage.
     BelowRelationship { needs: String, has: String },
-    /// A prerequisite has never been done (in this plan or an earlier one).
-    MissingPrerequisite { kind: String },
+    /// A prerequisite has never been done (in this plan or an earlier one). Named
+    /// `prerequisite`, not `kind`: flattened into an excluded action, whose own `kind`
+    /// is the action, a `kind` here made a JSON object with two `kind` keys.
+    MissingPrerequisite { prerequisite: String },
     /// Done recently; the cool-down runs until `until`.
     CoolingDown {
         last_done: NaiveDate,
@@ -47,7 +49,7 @@ impl Ineligible {
             Self::BelowRelationship { needs, has } => {
                 format!("needs a {needs} relationship, this one is {has}")
             }
-            Self::MissingPrerequisite { kind } => format!("needs {kind} first"),
+            Self::MissingPrerequisite { prerequisite } => format!("needs {prerequisite} first"),
             Self::CoolingDown { last_done, until } => {
                 format!("done on {last_done}; cool-down until {until}")
             }
@@ -151,7 +153,7 @@ impl Facts {
             .find(|p| !self.last_done.contains_key(p.as_str()))
         {
             return Err(Ineligible::MissingPrerequisite {
-                kind: missing.clone(),
+                prerequisite: missing.clone(),
             });
         }
         if let Some(&last) = self.last_done.get(&spec.kind) {

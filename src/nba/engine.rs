@@ -748,6 +748,22 @@ pub fn arbitrate(mut scored: Vec<Scored<'_>>, k: usize, diversity: f64) -> Vec<S
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_excluded_action_names_its_missing_prerequisite_under_a_key_of_its_own() {
+        let excluded = Excluded {
+            kind: "jbp_validation".into(),
+            why: Ineligible::MissingPrerequisite {
+                prerequisite: "define_success_plan".into(),
+            },
+        };
+        let text = serde_json::to_string(&excluded).unwrap();
+        assert_eq!(text.matches("\"kind\"").count(), 1, "{text}");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["kind"], "jbp_validation");
+        assert_eq!(value["reason"], "missing_prerequisite");
+        assert_eq!(value["prerequisite"], "define_success_plan");
+    }
+
     fn add(kind: &str, quantity: f64) -> PlannedAction {
         PlannedAction {
             kind: kind.to_owned(),
