@@ -106,7 +106,10 @@ async fn sync(
         &ImportOptions::default(),
     )
     .await?;
-    state.service().mark_stale(&caller.tenant);
+    state
+        .service()
+        .written(&caller.tenant, &outcome.dataset)
+        .await;
     tracing::info!(tenant = %caller.tenant, entity, rows = ?written(&outcome), "synced");
     Ok(outcome)
 }

@@ -1,39 +1,89 @@
-//! Served recommendations, kept until the tenant's data or model changes. A plan's next
-//! best actions depend only on the tenant's data, its model and the date, so a repeated
-//! request (a plan page opened again, a dashboard refresh) is answered from memory with
-//! the very answer computed before: the same ranking and the same recommendation ids,
-//! logged once, when computed. Any write of the tenant, a new model or a reloaded engine
-//! moves the tenant's generation and with it every entry out of date.
+//! Served recommendations, kept until something they depend on changes. A plan's next
+//! best actions depend on its own record, its partner's record (the partner's other
+//! plans: prerequisites done, past attainment), the tenant's engine and the date; so a
+//! repeated request (a plan page opened again, a dashboard refresh, a platform polling)
+//! is answered from memory with the very answer computed before: the same ranking and
+//! the same recommendation ids, logged once, when computed.
+//!
+//! A write drops only the answers it can change: those of the partners it touched
+//! ([`RecommendationCache::invalidate_partners`]). A new model, a reloaded engine or a
+//! catalog change drops the tenant's ([`RecommendationCache::invalidate`]). An answer
+//! computed across a write that touched its partner is never stored: each computation
+//! takes the tenant's write sequence when it starts ([`RecommendationCache::stamp`]),
+//! and the cache remembers which partners the recent writes touched.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::RwLock;
 
-use chrono::NaiveDate;
-
 use axum::body::Bytes;
+use chrono::NaiveDate;
 
 /// Entries beyond this are dropped all at once (simple, and rare: one per active plan,
 /// date and k).
 const MAX_ENTRIES: usize = 200_000;
 
-/// One tenant's answers: by plan, the answers for each date and k (nearly always one).
-/// Keyed by plan id alone so a lookup borrows the request's `&str` instead of building an
-/// owned key: this is the hottest path of the API.
-#[derive(Default)]
-struct TenantAnswers {
-    generation: u64,
-    plans: HashMap<String, Vec<Answer>>,
+/// How many recent invalidations a tenant remembers. A computation that started before
+/// the oldest of them is not stored (it cannot be told safe): far more than the writes
+/// that land while one answer is computed, which takes milliseconds.
+const REMEMBERED: usize = 1024;
+
+/// What an invalidation covered.
+#[derive(Debug)]
+enum Touched {
+    Tenant,
+    Partners(HashSet<String>),
 }
 
-/// Every answer kept was computed at its tenant's current generation: older ones are
-/// dropped when the generation moves, and late ones are never stored.
+/// One tenant's answers: by plan (keyed by plan id alone so a lookup borrows the
+/// request's `&str`; this is the hottest path of the API), the plans of each partner
+/// that have answers, and the recent invalidations.
+#[derive(Default)]
+struct TenantAnswers {
+    /// Invalidations so far.
+    sequence: u64,
+    /// The latest invalidations, oldest first, each with its sequence number.
+    recent: VecDeque<(u64, Touched)>,
+    plans: HashMap<String, Vec<Answer>>,
+    by_partner: HashMap<String, HashSet<String>>,
+}
+
+impl TenantAnswers {
+    /// Whether an answer for `partner` computed from `stamp` on is still current.
+    fn current(&self, stamp: u64, partner: &str) -> bool {
+        if stamp == self.sequence {
+            return true;
+        }
+        // The invalidations after `stamp` must all be remembered, and none may cover it.
+        let oldest = self.recent.front().map_or(self.sequence + 1, |(s, _)| *s);
+        if stamp + 1 < oldest {
+            return false;
+        }
+        self.recent
+            .iter()
+            .filter(|(s, _)| *s > stamp)
+            .all(|(_, touched)| match touched {
+                Touched::Tenant => false,
+                Touched::Partners(partners) => !partners.contains(partner),
+            })
+    }
+
+    fn remember(&mut self, touched: Touched) {
+        self.sequence += 1;
+        self.recent.push_back((self.sequence, touched));
+        while self.recent.len() > REMEMBERED {
+            self.recent.pop_front();
+        }
+    }
+}
+
+/// Every answer kept was current when stored, and is dropped when a write touches it.
 struct Answer {
     as_of: NaiveDate,
     k: usize,
     body: Bytes,
 }
 
-/// The cache: each tenant's generation and answers under one lock, read-mostly.
+/// The cache: each tenant's answers and their bookkeeping under one lock, read-mostly.
 #[derive(Default)]
 pub struct RecommendationCache {
     inner: RwLock<Inner>,
@@ -46,24 +96,56 @@ struct Inner {
     stored: usize,
 }
 
+impl Inner {
+    fn drop_plans(&mut self, tenant: &str, partners: &HashSet<String>) {
+        let Some(answers) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        let mut dropped = 0;
+        for partner in partners {
+            for plan in answers.by_partner.remove(partner).unwrap_or_default() {
+                dropped += answers.plans.remove(&plan).map_or(0, |kept| kept.len());
+            }
+        }
+        self.stored = self.stored.saturating_sub(dropped);
+    }
+}
+
 impl RecommendationCache {
-    /// The tenant's generation now: read before computing, stored with the result.
-    pub fn generation(&self, tenant: &str) -> u64 {
+    /// The tenant's write sequence now: taken before computing an answer, handed to
+    /// [`Self::put`] with it.
+    pub fn stamp(&self, tenant: &str) -> u64 {
         self.inner
             .read()
             .ok()
-            .and_then(|i| i.tenants.get(tenant).map(|t| t.generation))
+            .and_then(|i| i.tenants.get(tenant).map(|t| t.sequence))
             .unwrap_or(0)
     }
 
-    /// Something the tenant's recommendations depend on changed.
+    /// Something every answer of the tenant depends on changed (its model, its engine,
+    /// its catalog).
     pub fn invalidate(&self, tenant: &str) {
         if let Ok(mut inner) = self.inner.write() {
             let answers = inner.tenants.entry(tenant.to_owned()).or_default();
-            answers.generation += 1;
-            // Nothing stored before can be served again.
+            answers.remember(Touched::Tenant);
             let dropped: usize = answers.plans.drain().map(|(_, kept)| kept.len()).sum();
+            answers.by_partner.clear();
             inner.stored = inner.stored.saturating_sub(dropped);
+        }
+    }
+
+    /// A write touched these partners' records (a plan, its key results, progress,
+    /// activities or feedback, or the partner itself): their plans' answers go, every
+    /// other answer stays.
+    pub fn invalidate_partners<S: AsRef<str>>(&self, tenant: &str, partners: &[S]) {
+        let partners: HashSet<String> = partners.iter().map(|p| p.as_ref().to_owned()).collect();
+        if partners.is_empty() {
+            return;
+        }
+        if let Ok(mut inner) = self.inner.write() {
+            inner.drop_plans(tenant, &partners);
+            let answers = inner.tenants.entry(tenant.to_owned()).or_default();
+            answers.remember(Touched::Partners(partners));
         }
     }
 
@@ -78,15 +160,18 @@ impl RecommendationCache {
             .map(|a| a.body.clone())
     }
 
-    /// Stores the JSON answer computed at `generation`; an answer computed before a write
-    /// that raced with it is not stored, as it would never be served.
+    /// Stores the JSON answer for `plan` of `partner`, computed from `stamp` on; an
+    /// answer that a write to its partner (or the tenant) overtook is not stored, as it
+    /// would never be served.
+    #[allow(clippy::too_many_arguments)]
     pub fn put(
         &self,
         tenant: &str,
         plan: &str,
+        partner: &str,
         as_of: NaiveDate,
         k: usize,
-        generation: u64,
+        stamp: u64,
         body: Bytes,
     ) {
         let Ok(mut guard) = self.inner.write() else {
@@ -94,17 +179,84 @@ impl RecommendationCache {
         };
         let inner = &mut *guard;
         if inner.stored >= MAX_ENTRIES {
-            inner.tenants.values_mut().for_each(|t| t.plans.clear());
+            inner.tenants.values_mut().for_each(|t| {
+                t.plans.clear();
+                t.by_partner.clear();
+            });
             inner.stored = 0;
         }
         let answers = inner.tenants.entry(tenant.to_owned()).or_default();
-        if answers.generation != generation {
+        if !answers.current(stamp, partner) {
             return;
         }
+        answers
+            .by_partner
+            .entry(partner.to_owned())
+            .or_default()
+            .insert(plan.to_owned());
         let kept = answers.plans.entry(plan.to_owned()).or_default();
         let before = kept.len();
         kept.retain(|a| !(a.as_of == as_of && a.k == k));
         inner.stored = inner.stored + 1 - (before - kept.len());
         kept.push(Answer { as_of, k, body });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()
+    }
+
+    fn body(text: &'static str) -> Bytes {
+        Bytes::from_static(text.as_bytes())
+    }
+
+    #[test]
+    fn a_write_drops_its_partners_answers_and_keeps_the_others() {
+        let cache = RecommendationCache::default();
+        let stamp = cache.stamp("t");
+        cache.put("t", "p1.1", "p1", day(), 5, stamp, body("a"));
+        cache.put("t", "p1.2", "p1", day(), 5, stamp, body("b"));
+        cache.put("t", "p2.1", "p2", day(), 5, stamp, body("c"));
+        cache.invalidate_partners("t", &["p1"]);
+        assert_eq!(cache.get("t", "p1.1", day(), 5), None);
+        assert_eq!(cache.get("t", "p1.2", day(), 5), None);
+        assert_eq!(cache.get("t", "p2.1", day(), 5), Some(body("c")));
+        cache.invalidate("t");
+        assert_eq!(cache.get("t", "p2.1", day(), 5), None);
+    }
+
+    #[test]
+    fn an_answer_overtaken_by_a_write_to_its_partner_is_not_stored() {
+        let cache = RecommendationCache::default();
+        let stamp = cache.stamp("t");
+        // A write to p1 lands while p1's and p2's answers are being computed.
+        cache.invalidate_partners("t", &["p1"]);
+        cache.put("t", "p1.1", "p1", day(), 5, stamp, body("stale"));
+        cache.put("t", "p2.1", "p2", day(), 5, stamp, body("fine"));
+        assert_eq!(cache.get("t", "p1.1", day(), 5), None);
+        assert_eq!(cache.get("t", "p2.1", day(), 5), Some(body("fine")));
+        // Overtaken by a tenant-wide change, nothing is stored.
+        let stamp = cache.stamp("t");
+        cache.invalidate("t");
+        cache.put("t", "p2.2", "p2", day(), 5, stamp, body("stale"));
+        assert_eq!(cache.get("t", "p2.2", day(), 5), None);
+    }
+
+    #[test]
+    fn a_computation_older_than_the_remembered_writes_is_not_stored() {
+        let cache = RecommendationCache::default();
+        let stamp = cache.stamp("t");
+        for i in 0..=REMEMBERED {
+            cache.invalidate_partners("t", &[format!("other{i}")]);
+        }
+        cache.put("t", "p2.1", "p2", day(), 5, stamp, body("unknown"));
+        assert_eq!(cache.get("t", "p2.1", day(), 5), None);
+        let stamp = cache.stamp("t");
+        cache.put("t", "p2.1", "p2", day(), 5, stamp, body("now"));
+        assert_eq!(cache.get("t", "p2.1", day(), 5), Some(body("now")));
     }
 }

@@ -29,6 +29,7 @@ pub use recommend::{benchmark, check_k, fit, recommend, similar, what_if};
 pub use train::{train_and_reindex, Indexed, Trained};
 
 use crate::config::Config;
+use crate::domain::Dataset;
 use crate::model::Registry;
 use crate::nba::Engine;
 use crate::store::Store;
@@ -298,10 +299,26 @@ impl Service {
         });
     }
 
-    /// Data of `tenant` changed: its answers are out of date, and its engine reloads in
-    /// the background once it is older than `engine_refresh`.
-    pub fn mark_stale(&self, tenant: &str) {
-        self.0.answers.invalidate(tenant);
+    /// `data` was written for `tenant`: the answers it can change go (the plans of
+    /// every partner it touched; every answer when it changed the catalog, or when the
+    /// partners cannot be told), and the engine, whose similar-partner evidence the
+    /// write may move, reloads in the background once it is older than `engine_refresh`.
+    pub async fn written(&self, tenant: &str, data: &Dataset) {
+        let partners = if data.actions.is_empty() {
+            match self.store().partners_touched(tenant, data).await {
+                Ok(partners) => Some(partners),
+                Err(e) => {
+                    tracing::warn!(tenant, error = %crate::report::Report(&e), "could not tell the partners a write touched; dropping the tenant's answers");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match partners {
+            Some(partners) => self.0.answers.invalidate_partners(tenant, &partners),
+            None => self.0.answers.invalidate(tenant),
+        }
         if let Ok(mut engines) = self.0.engines.loaded.write() {
             if let Some(loaded) = engines.get_mut(tenant) {
                 loaded.stale = true;

@@ -34,9 +34,9 @@ impl Service {
         if let Some(body) = cache.and_then(|c| c.get(tenant, id.as_str(), as_of, k)) {
             return Ok(body);
         }
-        // The generation is read before the computation, so an answer computed across a
-        // write is stored as already out of date.
-        let slot = cache.map(|c| (c, c.generation(tenant)));
+        // The write sequence is read before the computation, so an answer computed across
+        // a write to its partner is not stored.
+        let slot = cache.map(|c| (c, c.stamp(tenant)));
         let engine = self.engine(tenant).await?;
         let k = check_k(k, &engine)?;
         let ctx = context::load(self.store(), tenant, id, as_of).await?;
@@ -44,8 +44,9 @@ impl Service {
         let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
         self.reclog().push(tenant, rows).await;
         let body = Bytes::from(serde_json::to_vec(&recs).map_err(ServiceError::Serialise)?);
-        if let Some((cache, generation)) = slot {
-            cache.put(tenant, id.as_str(), as_of, k, generation, body.clone());
+        if let Some((cache, stamp)) = slot {
+            let partner = recs.partner_id.as_str();
+            cache.put(tenant, id.as_str(), partner, as_of, k, stamp, body.clone());
         }
         Ok(body)
     }

@@ -1,8 +1,11 @@
 //! Existence checks: cheaper than loading a record when a handler only needs to know
 //! whether an id is the tenant's (an unknown id answers 404 before any work).
 
+use std::collections::BTreeSet;
+
+use super::rows::{placeholders, IN_LIST_MAX};
 use super::{Store, StoreError};
-use crate::domain::{Id, Plan};
+use crate::domain::{Dataset, Id, Plan};
 
 impl Store {
     /// Whether the tenant has this plan.
@@ -42,6 +45,84 @@ impl Store {
         .await
         .map_err(|e| StoreError::Query("checking a manager id", e))?;
         Ok(n > 0)
+    }
+
+    /// The partners whose records `data` touched: its partners, the partners of its plans,
+    /// and those of the plans its key results, progress, activities and feedback belong
+    /// to (read from the store where the rows name only a plan or a key result). What a
+    /// write can change of the answers is these partners' plans.
+    pub async fn partners_touched(
+        &self,
+        tenant: &str,
+        data: &Dataset,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut partners: BTreeSet<String> = data
+            .partners
+            .iter()
+            .map(|p| p.partner_id.to_string())
+            .chain(data.plans.iter().map(|p| p.partner_id.to_string()))
+            .collect();
+        let plans: BTreeSet<String> = data
+            .key_results
+            .iter()
+            .map(|k| k.plan_id.to_string())
+            .chain(data.activities.iter().map(|a| a.plan_id.to_string()))
+            .chain(data.feedback.iter().map(|f| f.plan_id.to_string()))
+            .collect();
+        let plans: Vec<String> = plans.into_iter().collect();
+        partners.extend(
+            self.ids_in(
+                "finding the partners of written plans",
+                "SELECT DISTINCT partner_id FROM plans WHERE tenant_id = $1 AND plan_id IN",
+                tenant,
+                &plans,
+            )
+            .await?,
+        );
+        let krs: Vec<String> = data
+            .kr_progress
+            .iter()
+            .map(|p| p.kr_id.to_string())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        partners.extend(
+            self.ids_in(
+                "finding the partners of written progress",
+                "SELECT DISTINCT p.partner_id FROM key_results k JOIN plans p \
+                 ON p.tenant_id = k.tenant_id AND p.plan_id = k.plan_id \
+                 WHERE k.tenant_id = $1 AND k.kr_id IN",
+                tenant,
+                &krs,
+            )
+            .await?,
+        );
+        Ok(partners.into_iter().collect())
+    }
+
+    /// `select` (ending in `IN`) for `ids`, in chunks the database takes, as one list.
+    async fn ids_in(
+        &self,
+        what: &'static str,
+        select: &str,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(IN_LIST_MAX) {
+            let sql = format!("{select} ({})", placeholders(2, chunk.len()));
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            found.extend(
+                query
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| StoreError::Query(what, e))?,
+            );
+        }
+        Ok(found)
     }
 
     /// A trivial query, for readiness: the pool can hand out a connection that answers.
