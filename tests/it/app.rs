@@ -2,9 +2,13 @@
 //! 127.0.0.1:0 in a task of the test's runtime, over a real store (a SQLite file in a
 //! temp dir unless the test names another database), with an admin, a write and a read
 //! key of its tenant. zero-to-production's `spawn_app`, with a builder for what the
-//! tests vary: options, database, extra routes.
+//! tests vary: options, database, models, Qdrant, the dashboard, extra routes.
+//!
+//! The server opens its own pool from the database URL, as a new process would: its
+//! stop closes that pool and leaves a store the test opened itself usable.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,7 +20,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::helpers::config_in;
+use crate::helpers::{config_in, Backend};
 
 /// The tenant of a test that does not name one.
 const TENANT: &str = "default";
@@ -32,6 +36,7 @@ pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     pub address: SocketAddr,
+    /// Follows no redirects when the dashboard is served: its tests look at the 303s.
     pub client: Client,
     pub admin: String,
     pub writer: String,
@@ -39,22 +44,22 @@ pub struct TestApp {
     /// The server's own store (the same pool its handlers use).
     pub store: Store,
     pub state: AppState,
-    /// What the store was opened from.
+    /// What the store was opened from, to open it again after a stop.
     pub database_url: String,
-    /// Holds the data directory for as long as the app.
-    _launch: Launch,
+    launch: Launch,
     // Behind locks so that `stop` takes `&self`: the test goes on reading the app (its
     // URL, its files) after the server has stopped.
     stop: Mutex<Option<oneshot::Sender<()>>>,
     task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
 }
 
-/// What the server was started with.
+/// What starting the same server again needs.
 struct Launch {
     config: Config,
     options: ServeOptions,
     surface: Surface,
-    /// The data directory (SQLite file, vectors, models); lives as long as the app.
+    /// The data directory (SQLite file, vectors, models by default); lives as long as
+    /// the app, restarts included.
     _dir: TempDir,
 }
 
@@ -63,6 +68,8 @@ struct Launch {
 enum Surface {
     #[default]
     Api,
+    /// `nextbest::web::app`: the API and the dashboard, as `nextbest serve` serves them.
+    Dashboard,
     /// `api::router_with` these routes.
     Routes(axum::Router<AppState>),
 }
@@ -71,7 +78,18 @@ impl Surface {
     fn router(&self, state: AppState) -> axum::Router {
         match self {
             Self::Api => api::router(state),
+            Self::Dashboard => nextbest::web::app(state),
             Self::Routes(routes) => api::router_with(state, routes.clone()),
+        }
+    }
+
+    fn client(&self) -> Client {
+        match self {
+            Self::Dashboard => Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            Self::Api | Self::Routes(_) => Client::new(),
         }
     }
 }
@@ -83,6 +101,8 @@ pub struct Builder {
     tenant: Option<String>,
     options: ServeOptions,
     database_url: Option<String>,
+    models_dir: Option<std::path::PathBuf>,
+    qdrant_url: Option<String>,
     surface: Surface,
 }
 
@@ -103,6 +123,30 @@ impl Builder {
         self
     }
 
+    /// Serves a store the test filled: its database and its tenant. The test keeps
+    /// `backend` (and its file) alive.
+    pub fn on(self, backend: &Backend) -> Self {
+        self.database_url(&backend.url).tenant(&backend.tenant)
+    }
+
+    /// The model registry's directory (a trained world's), instead of an empty one.
+    pub fn models_dir(mut self, dir: &Path) -> Self {
+        self.models_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// The Qdrant server at `url` as the vector index, instead of an embedded shard.
+    pub fn qdrant_url(mut self, url: &str) -> Self {
+        self.qdrant_url = Some(url.to_owned());
+        self
+    }
+
+    /// Serves the dashboard's pages beside the API.
+    pub fn dashboard(mut self) -> Self {
+        self.surface = Surface::Dashboard;
+        self
+    }
+
     /// Serves `routes` beside the API, inside its request ids, metrics and panic safety.
     pub fn routes(mut self, routes: axum::Router<AppState>) -> Self {
         self.surface = Surface::Routes(routes);
@@ -116,6 +160,8 @@ impl Builder {
         let defaults = config_in(dir.path(), &tenant);
         let config = Config {
             database_url: self.database_url,
+            qdrant_url: self.qdrant_url,
+            models_dir: self.models_dir.unwrap_or(defaults.models_dir.clone()),
             ..defaults
         };
         let database_url = config.database_url();
@@ -172,14 +218,14 @@ impl TestApp {
         Self {
             base: format!("http://{address}"),
             address,
-            client: Client::new(),
+            client: launch.surface.client(),
             admin: keys.admin,
             writer: keys.writer,
             reader: keys.reader,
             store,
             state,
             database_url,
-            _launch: launch,
+            launch,
             stop: Mutex::new(Some(stop)),
             task: Mutex::new(Some(task)),
         }
@@ -211,5 +257,20 @@ impl TestApp {
                 .expect("the server task panicked")
                 .expect("the server stopped with an error");
         }
+    }
+
+    /// Stops the server and starts it again on the same store, with the same keys,
+    /// options and routes, on a new port: a restarted process.
+    pub async fn restart(self) -> TestApp {
+        self.stop().await;
+        let store = Store::open(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("reopen the store at {}: {e}", self.database_url));
+        let keys = Keys {
+            admin: self.admin,
+            writer: self.writer,
+            reader: self.reader,
+        };
+        TestApp::serve(store, self.database_url, keys, self.launch).await
     }
 }
