@@ -5,75 +5,24 @@
 
 use std::time::Duration;
 
-use crate::helpers::config_in;
-use nextbest::api::{self, auth, AppState, ServeOptions};
-use nextbest::config::Config;
+use crate::app::TestApp;
+use nextbest::api::{auth, ServeOptions};
 use nextbest::domain::Dataset;
 use nextbest::eval::synth::{generate, SynthParams};
 use nextbest::store::Store;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tempfile::TempDir;
-
-struct Server {
-    base: String,
-    store: Store,
-    database_url: String,
-    admin: String,
-    reader: String,
-    writer: String,
-    client: Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: Option<TempDir>,
-}
 
 const TENANT: &str = "acme";
 
-async fn start_with(database_url: Option<String>, tenant: &str, options: ServeOptions) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        database_url,
-        ..config_in(dir.path(), tenant)
-    };
-    let config_url = config.database_url();
-    let store = Store::open(&config_url).await.unwrap();
-    let key = |scope| {
-        let store = store.clone();
-        let tenant = tenant.to_owned();
-        async move {
-            auth::create_key(&store, &tenant, scope, None)
-                .await
-                .unwrap()
-                .key
-        }
-    };
-    let admin = key(auth::Scope::Admin).await;
-    let reader = key(auth::Scope::Read).await;
-    let writer = key(auth::Scope::Write).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone(), config, options);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Server {
-        base,
-        store,
-        database_url: config_url,
-        admin,
-        reader,
-        writer,
-        client: Client::new(),
-        stop: Some(stop),
-        task: Some(task),
-        _dir: Some(dir),
-    }
-}
-
 async fn start() -> Server {
-    start_with(None, TENANT, demo_options()).await
+    Server(
+        TestApp::builder()
+            .tenant(TENANT)
+            .options(demo_options())
+            .spawn()
+            .await,
+    )
 }
 
 fn demo_options() -> ServeOptions {
@@ -83,11 +32,18 @@ fn demo_options() -> ServeOptions {
     }
 }
 
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
+/// A [`TestApp`] with the API's requests, decoded (errors checked to be problem+json).
+struct Server(TestApp);
 
+impl std::ops::Deref for Server {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
+}
+
+impl Server {
     async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
         let response = self
             .client
@@ -145,20 +101,10 @@ impl Server {
         decode(response).await
     }
 
-    /// `POST /v1/bulk/{entity}` with an NDJSON body, as the writer.
     async fn bulk(&self, entity: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let path = format!("/v1/bulk/{entity}");
         self.raw(&self.writer, &path, "application/x-ndjson", body)
             .await
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
     }
 }
 
@@ -684,16 +630,17 @@ async fn keys_are_required_scoped_and_bound_to_one_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_is_problem_json_with_the_field_and_changes_nothing() {
-    let server = start_with(
-        None,
-        TENANT,
-        ServeOptions {
-            body_limit: 4096,
-            bulk_limit: 8192,
-            ..demo_options()
-        },
-    )
-    .await;
+    let server = Server(
+        TestApp::builder()
+            .tenant(TENANT)
+            .options(ServeOptions {
+                body_limit: 4096,
+                bulk_limit: 8192,
+                ..demo_options()
+            })
+            .spawn()
+            .await,
+    );
     let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
     assert_eq!(status, StatusCode::OK);
     let before = server.store.counts(TENANT).await.unwrap();
@@ -990,7 +937,14 @@ async fn resync_is_idempotent_on_postgres() {
     }
     // PostgreSQL is shared between runs: a tenant of its own.
     let tenant = format!("api-{}", uuid::Uuid::new_v4().simple());
-    let server = start_with(Some(url), &tenant, demo_options()).await;
+    let server = Server(
+        TestApp::builder()
+            .database_url(&url)
+            .tenant(&tenant)
+            .options(demo_options())
+            .spawn()
+            .await,
+    );
     let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
     assert_eq!(status, StatusCode::OK);
     let (status, plan) = server.put("/v1/plans/pl1", &plan_body("p1")).await;
@@ -1038,16 +992,17 @@ async fn hold_a_request(server: &Server) -> tokio::net::TcpStream {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saturation_answers_503_with_retry_after_and_slow_requests_time_out() {
-    let server = start_with(
-        None,
-        TENANT,
-        ServeOptions {
-            concurrency: 1,
-            request_timeout: Duration::from_secs(2),
-            ..demo_options()
-        },
-    )
-    .await;
+    let server = Server(
+        TestApp::builder()
+            .tenant(TENANT)
+            .options(ServeOptions {
+                concurrency: 1,
+                request_timeout: Duration::from_secs(2),
+                ..demo_options()
+            })
+            .spawn()
+            .await,
+    );
     let (status, _) = server.put("/v1/partners/p1", &partner_body("One")).await;
     assert_eq!(status, StatusCode::OK);
     // One request in flight fills a limit of one: the next is shed at once.
@@ -1094,7 +1049,7 @@ async fn saturation_answers_503_with_retry_after_and_slow_requests_time_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_the_requests_in_flight() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut server = start().await;
+    let server = start().await;
     let address = server.base.trim_start_matches("http://").to_owned();
     let line = b"{\"partner_id\": \"in-flight\"}\n";
     let mut body = line.to_vec();
@@ -1111,7 +1066,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
     stream.flush().await.unwrap();
     // Wait until the server is inside the request, then ask it to stop.
     one_request_inside(&server).await;
-    let _ = server.stop.take().unwrap().send(());
+    server.begin_stop();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // New connections are refused while the request in flight is still served.
     assert!(
@@ -1129,11 +1084,9 @@ async fn shutdown_finishes_the_requests_in_flight() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     drop(stream);
     // The server then stops, and the write it acknowledged is stored.
-    tokio::time::timeout(Duration::from_secs(10), server.task.take().unwrap())
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
         .await
-        .expect("the server did not stop")
-        .unwrap()
-        .unwrap();
+        .expect("the server did not stop");
     // (The server closed its store on the way out: a new process would open it again.)
     let reopened = Store::open(&server.database_url).await.unwrap();
     let id = nextbest::domain::Id::parse("in-flight").unwrap();
@@ -1142,10 +1095,6 @@ async fn shutdown_finishes_the_requests_in_flight() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), TENANT);
-    let store = Store::open(&config.database_url()).await.unwrap();
-    let state = AppState::new(store, config, demo_options());
     let boom = axum::Router::new().route(
         "/boom",
         axum::routing::get(|| async {
@@ -1155,18 +1104,13 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
             "unreachable"
         }),
     );
-    let admin = auth::create_key(state.store(), TENANT, auth::Scope::Admin, None)
-        .await
-        .unwrap()
-        .key;
-    let app = api::router_with(state.clone(), boom);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(api::serve_app(listener, state, app, async {
-        let _ = stopped.await;
-    }));
-    let client = Client::new();
+    let server = TestApp::builder()
+        .tenant(TENANT)
+        .options(demo_options())
+        .routes(boom)
+        .spawn()
+        .await;
+    let (client, base, admin) = (&server.client, &server.base, &server.admin);
     let answer = client
         .get(format!("{base}/boom"))
         .header("x-request-id", "panic-7")
@@ -1179,7 +1123,7 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
     let (_, value) = decode(answer).await;
     assert_eq!(problem(&value), "internal");
     // The connection's task survived, and so did the server: it answers and counts it.
-    let metrics = crate::helpers::metrics_text(&client, &base, &admin).await;
+    let metrics = crate::helpers::metrics_text(client, base, admin).await;
     assert!(
         metrics
             .lines()
@@ -1188,8 +1132,7 @@ async fn a_panicking_handler_answers_500_with_its_request_id_and_the_server_goes
                 && l.contains("status=\"500\"")),
         "{metrics}"
     );
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

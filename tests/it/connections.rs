@@ -5,52 +5,23 @@
 use std::time::{Duration, Instant};
 
 use nextbest::api::server::ConnectionLimits;
-use nextbest::api::{self, AppState, ServeOptions};
-use nextbest::store::Store;
+use nextbest::api::ServeOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{config_in, spawn_server};
+use crate::app::TestApp;
+use crate::helpers::spawn_server;
 
-struct Server {
-    address: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(limits: ConnectionLimits) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), "conn");
-    let store = Store::open(&config.database_url()).await.unwrap();
+async fn start(limits: ConnectionLimits) -> TestApp {
     let options = ServeOptions {
         connections: limits,
         ..ServeOptions::default()
     };
-    let state = AppState::new(store, config, options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    Server {
-        address,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
-}
-
-impl Server {
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("the server did not stop")
-            .unwrap()
-            .unwrap();
-    }
+    TestApp::builder()
+        .tenant("conn")
+        .options(options)
+        .spawn()
+        .await
 }
 
 const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n";

@@ -10,13 +10,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::helpers::config_in;
+use crate::app::TestApp;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{NaiveDate, Utc};
 use hmac::{Hmac, Mac};
-use nextbest::api::{self, auth, AppState, ServeOptions};
+use nextbest::api::ServeOptions;
 use nextbest::digest::delivery::{self, DeliveryOptions, Outcome, Worker};
 use nextbest::digest::outbound::Policy;
 use nextbest::digest::schedule;
@@ -24,7 +24,6 @@ use nextbest::import::{self, ImportOptions};
 use nextbest::store::{Store, Subscription};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tempfile::TempDir;
 
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const TENANT: &str = "acme";
@@ -177,12 +176,6 @@ async fn free_address() -> SocketAddr {
 // ---------------------------------------------------------------------------------------
 // The service in process
 
-struct App {
-    state: AppState,
-    store: Store,
-    _dir: TempDir,
-}
-
 fn partners_and_plans(n: usize) -> (Vec<Value>, Vec<Value>) {
     let partners = (0..n)
         .map(|i| json!({"partner_id": format!("p{i}"), "name": format!("Partner {i}")}))
@@ -209,20 +202,27 @@ fn ndjson(rows: &[Value]) -> Vec<u8> {
 }
 
 /// A SQLite store with `partners` partners, each with one active plan (so the partner
-/// audience has `partners` recipients and leadership one), and the server state over it,
+/// audience has `partners` recipients and leadership one), and the server over it,
 /// allowing webhooks to 127.0.0.1.
-async fn app(partners: usize) -> App {
+async fn app(partners: usize) -> TestApp {
     app_with(partners, ALLOW_PRIVATE).await
 }
 
-async fn app_with(partners: usize, webhook_policy: Policy) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), TENANT);
-    let store = Store::open(&config.database_url()).await.unwrap();
+async fn app_with(partners: usize, webhook_policy: Policy) -> TestApp {
+    let options = ServeOptions {
+        as_of: Some(as_of()),
+        webhook_policy,
+        ..ServeOptions::default()
+    };
+    let app = TestApp::builder()
+        .tenant(TENANT)
+        .options(options)
+        .spawn()
+        .await;
     let (partners, plans) = partners_and_plans(partners);
     for (entity, rows) in [("partners", partners), ("plans", plans)] {
         import::sync_records(
-            &store,
+            &app.store,
             TENANT,
             entity,
             "test",
@@ -232,17 +232,7 @@ async fn app_with(partners: usize, webhook_policy: Policy) -> App {
         .await
         .unwrap();
     }
-    let options = ServeOptions {
-        as_of: Some(as_of()),
-        webhook_policy,
-        ..ServeOptions::default()
-    };
-    let state = AppState::new(store.clone(), config, options);
-    App {
-        state,
-        store,
-        _dir: dir,
-    }
+    app
 }
 
 async fn subscribe(store: &Store, url: &str, audiences: &[&str]) -> Subscription {
@@ -730,42 +720,19 @@ async fn a_service_killed_mid_delivery_loses_nothing_and_repeats_only_with_the_s
 // ---------------------------------------------------------------------------------------
 // (d) The cap, and the subscription API
 
-struct Served {
-    base: String,
-    admin: String,
-    reader: String,
-    client: reqwest::Client,
-    stop: tokio::sync::oneshot::Sender<()>,
-}
+/// The server of a [`TestApp`], called as a platform would call it.
+struct Served<'a>(&'a TestApp);
 
-async fn serve(app: &App) -> Served {
-    let key = |scope| {
-        let store = app.store.clone();
-        async move {
-            auth::create_key(&store, TENANT, scope, None)
-                .await
-                .unwrap()
-                .key
-        }
-    };
-    let admin = key(auth::Scope::Admin).await;
-    let reader = key(auth::Scope::Read).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(api::serve(listener, app.state.clone(), async {
-        let _ = stopped.await;
-    }));
-    Served {
-        base,
-        admin,
-        reader,
-        client: reqwest::Client::new(),
-        stop,
+impl std::ops::Deref for Served<'_> {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        self.0
     }
 }
 
-impl Served {
+impl Served<'_> {
+    /// A request as `key`, with an optional JSON body: the status and the JSON answer.
     async fn call(
         &self,
         method: reqwest::Method,
@@ -773,10 +740,7 @@ impl Served {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -790,7 +754,7 @@ impl Served {
 #[tokio::test]
 async fn sending_twice_in_one_period_enqueues_nothing_the_second_time() {
     let app = app(2).await;
-    let server = serve(&app).await;
+    let server = Served(&app);
     use reqwest::Method;
 
     let (status, created) = server
@@ -911,7 +875,7 @@ async fn sending_twice_in_one_period_enqueues_nothing_the_second_time() {
         .await
         .unwrap()
         .is_empty());
-    let _ = server.stop.send(());
+    app.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1106,7 +1070,7 @@ const INWARD: [(&str, &str); 16] = [
 #[tokio::test]
 async fn webhook_urls_aimed_inward_are_refused_and_nothing_is_stored() {
     let app = app_with(1, Policy::STRICT).await;
-    let server = serve(&app).await;
+    let server = Served(&app);
     use reqwest::Method;
     for (url, why) in INWARD {
         let body = json!({"url": url, "audiences": ["partner"], "schedule": "weekly"});
@@ -1153,13 +1117,13 @@ async fn webhook_urls_aimed_inward_are_refused_and_nothing_is_stored() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.url, "https://example.com/hook");
-    let _ = server.stop.send(());
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_deliveries_listing_shows_a_classified_error_not_the_raw_one() {
     let app = app(1).await;
-    let server = serve(&app).await;
+    let server = Served(&app);
     use reqwest::Method;
     let addr = free_address().await; // nothing listens: the connection is refused
     let (status, created) = server
@@ -1201,7 +1165,7 @@ async fn the_deliveries_listing_shows_a_classified_error_not_the_raw_one() {
         .await
         .unwrap();
     assert_eq!(stored[0].last_error.as_deref(), Some("connection refused"));
-    let _ = server.stop.send(());
+    app.stop().await;
 }
 
 const EVIL_NAME: &str = "<script>alert(1)</script> [x](javascript:alert(1))";
@@ -1230,7 +1194,7 @@ async fn partner_names_are_escaped_in_markdown_digests_and_webhook_payloads() {
     )
     .await
     .unwrap();
-    let server = serve(&app).await;
+    let server = Served(&app);
     let get = |format: &'static str| {
         let request = server
             .client
@@ -1266,7 +1230,7 @@ async fn partner_names_are_escaped_in_markdown_digests_and_webhook_payloads() {
     assert_inert_markdown(digest["markdown"].as_str().unwrap());
     assert!(!digest["html"].as_str().unwrap().contains("<script>"));
     hook.abort();
-    let _ = server.stop.send(());
+    app.stop().await;
 }
 
 /// One attempt at `url` by a worker with `options`: its outcome and the stored error.

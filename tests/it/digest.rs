@@ -9,8 +9,7 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use nextbest::api::{self, auth, AppState, ServeOptions};
-use nextbest::config::Config;
+use nextbest::api::ServeOptions;
 use nextbest::digest::check::{untraceable, visible_text, FactIndex};
 use nextbest::digest::llm::{Llm, LlmConfig};
 use nextbest::digest::locale::Locale;
@@ -21,7 +20,8 @@ use nextbest::model::Registry;
 use nextbest::nba::Engine;
 use serde_json::{json, Value};
 
-use crate::helpers::{config_in, sqlite, Backend, TrainedWorld};
+use crate::app::TestApp;
+use crate::helpers::{sqlite, Backend, TrainedWorld};
 
 fn as_of() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()
@@ -479,28 +479,18 @@ async fn llm_wording_is_used_only_when_it_passes_the_check(w: &World, partner: &
 
 async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &str) {
     let url = stand_in(Answer::InventsNumber, Seen::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        models_dir: w.models.clone(),
-        ..config_in(dir.path(), &w.db.tenant)
-    };
-    let key = auth::create_key(&w.db.store, &w.db.tenant, auth::Scope::Read, None)
-        .await
-        .unwrap()
-        .key;
     let options = ServeOptions {
         as_of: Some(as_of()),
         llm: Some(llm(&url)),
         ..ServeOptions::default()
     };
-    let state = AppState::new(w.db.store.clone(), config, options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
+    let server = TestApp::builder()
+        .on(&w.db)
+        .models_dir(&w.models)
+        .options(options)
+        .spawn()
+        .await;
+    let (client, key, base) = (&server.client, &server.reader, &server.base);
     let get = |path: String| {
         let (client, key, base) = (client.clone(), key.clone(), base.clone());
         async move {
@@ -540,11 +530,7 @@ async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &s
     let (status, _, body) = get("/v1/digests/board/all".into()).await;
     assert_eq!(status, 422, "{body}");
 
-    let admin = auth::create_key(&w.db.store, &w.db.tenant, auth::Scope::Admin, None)
-        .await
-        .unwrap()
-        .key;
-    let metrics = crate::helpers::metrics_text(&client, &base, &admin).await;
+    let metrics = crate::helpers::metrics_text(client, base, &server.admin).await;
     let counted = metrics
         .lines()
         .find(|l| l.starts_with("nextbest_digest_llm_total{outcome=\"rejected_number\"}"))
@@ -553,6 +539,5 @@ async fn the_api_serves_digests_and_counts_llm_rejections(w: &World, partner: &s
         counted.ends_with(" 2"),
         "two digests were worded and rejected: {counted}"
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

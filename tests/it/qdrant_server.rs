@@ -8,15 +8,15 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use nextbest::api::{self, auth, AppState, ServeOptions};
-use nextbest::config::Config;
+use nextbest::api::ServeOptions;
 use nextbest::eval::synth::SynthParams;
 use nextbest::model::pipeline;
 use nextbest::vector::{Filter, VectorIndex};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{config_in, qdrant_url, TrainedWorld};
+use crate::app::TestApp;
+use crate::helpers::{qdrant_url, TrainedWorld};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_from_the_qdrant_server_backend_without_panicking() {
@@ -35,22 +35,22 @@ async fn the_server_answers_from_the_qdrant_server_backend_without_panicking() {
         registry,
         models,
     } = crate::helpers::trained_world("qdrant-serve", &params).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        models_dir: models.path().to_owned(),
-        qdrant_url: Some(url),
-        ..config_in(dir.path(), &db.tenant)
-    };
     let options = ServeOptions {
         as_of: NaiveDate::from_ymd_opt(2026, 10, 1),
         ..ServeOptions::default()
     };
-    let state = AppState::new(db.store.clone(), config, options);
+    let server = TestApp::builder()
+        .on(&db)
+        .models_dir(models.path())
+        .qdrant_url(&url)
+        .options(options)
+        .spawn()
+        .await;
     let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
     let dimension = model.profile.as_ref().unwrap().dimension();
 
     // The index is opened and filled the way the server does it: off the workers.
-    let service = state.service().clone();
+    let service = server.state.service().clone();
     let index: Arc<dyn VectorIndex> =
         nextbest::service::blocking("opening", move || service.index(dimension))
             .await
@@ -70,19 +70,9 @@ async fn the_server_answers_from_the_qdrant_server_backend_without_panicking() {
     .unwrap();
     assert_eq!(report.points, params.partners);
 
-    let admin = auth::create_key(&db.store, &db.tenant, auth::Scope::Admin, None)
-        .await
-        .unwrap()
-        .key;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
+    let (client, base, admin) = (&server.client, &server.base, &server.admin);
     let get = |path: String| {
-        let request = client.get(format!("{base}{path}")).bearer_auth(&admin);
+        let request = client.get(format!("{base}{path}")).bearer_auth(admin);
         async move {
             let response = request.send().await.unwrap();
             let status = response.status();
@@ -134,8 +124,7 @@ async fn the_server_answers_from_the_qdrant_server_backend_without_panicking() {
         .unwrap();
     assert_eq!(hits.len(), 3);
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    server.stop().await;
     nextbest::service::blocking("clearing", move || index.clear_tenant(&db.tenant))
         .await
         .unwrap()

@@ -7,23 +7,25 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use nextbest::api::{self, auth, AppState, ServeOptions};
-use nextbest::config::Config;
+use nextbest::api::{auth, ServeOptions};
 use nextbest::eval::synth::SynthParams;
 use nextbest::model::pipeline;
 use nextbest::nba;
-use nextbest::store::Store;
-use reqwest::redirect::Policy;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{config_in, TrainedWorld, FIXTURE};
+use crate::app::TestApp;
+use crate::helpers::{TrainedWorld, FIXTURE};
 
-struct Site {
-    base: String,
-    client: Client,
-    admin: String,
-    reader: String,
+/// A [`TestApp`] serving the dashboard, with what a browser does on it.
+struct Site(TestApp);
+
+impl std::ops::Deref for Site {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 impl Site {
@@ -123,45 +125,28 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
         registry,
         models,
     } = crate::helpers::trained_world("web", &params).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        models_dir: models.path().to_owned(),
-        ..config_in(dir.path(), &db.tenant)
-    };
     let options = ServeOptions {
         as_of: NaiveDate::from_ymd_opt(2026, 10, 1),
         ..ServeOptions::default()
     };
-    let state = AppState::new(db.store.clone(), config, options);
+    let site = Site(
+        TestApp::builder()
+            .on(&db)
+            .models_dir(models.path())
+            .options(options)
+            .dashboard()
+            .spawn()
+            .await,
+    );
     let (model, _) = pipeline::active_model(&registry, &db.tenant).unwrap();
-    let index = state
+    let index = site
+        .state
         .service()
         .index(model.profile.as_ref().unwrap().dimension())
         .unwrap();
     nba::peers::reindex(&db.store, &registry, index.as_ref(), &db.tenant)
         .await
         .unwrap();
-    let key = |scope| {
-        let (store, tenant) = (db.store.clone(), db.tenant.clone());
-        async move {
-            auth::create_key(&store, &tenant, scope, None)
-                .await
-                .unwrap()
-                .key
-        }
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let site = Site {
-        base: format!("http://{}", listener.local_addr().unwrap()),
-        client: Client::builder().redirect(Policy::none()).build().unwrap(),
-        admin: key(auth::Scope::Admin).await,
-        reader: key(auth::Scope::Read).await,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = nextbest::web::app(state.clone());
-    let server = tokio::spawn(api::serve_app(listener, state, app, async {
-        let _ = stopped.await;
-    }));
 
     // Every answer carries a request id: the caller's, or a new one.
     let r = site
@@ -331,25 +316,13 @@ async fn the_dashboard_shows_the_apis_numbers_to_signed_in_users_only() {
     let (status, _) = site.page(&cookie, "/ui").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    site.stop().await;
 }
 
-/// The CSV fixture in a SQLite file of its own, with an admin and a read key of its
-/// tenant; servers over it can be stopped and started again on the same file.
+/// The CSV fixture in a SQLite file of its own, held open by the test as another
+/// process would hold it; dashboard servers over it start with [`Fixture::serve`].
 struct Fixture {
     db: crate::helpers::Backend,
-    config: Config,
-    admin: String,
-    reader: String,
-    _dir: tempfile::TempDir,
-}
-
-/// A dashboard server over a fixture's store on 127.0.0.1:0, until [`Running::stop`].
-struct Running {
-    site: Site,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 async fn fixture(test: &str) -> Fixture {
@@ -360,45 +333,21 @@ async fn fixture(test: &str) -> Fixture {
     )
     .await
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_in(dir.path(), &db.tenant);
-    let key = |scope| {
-        let (store, tenant) = (db.store.clone(), db.tenant.clone());
-        async move {
-            auth::create_key(&store, &tenant, scope, None)
-                .await
-                .unwrap()
-                .key
-        }
-    };
-    Fixture {
-        admin: key(auth::Scope::Admin).await,
-        reader: key(auth::Scope::Read).await,
-        db,
-        config,
-        _dir: dir,
-    }
+    Fixture { db }
 }
 
 impl Fixture {
     /// Serves the dashboard over the fixture's file, opened afresh as a new process
-    /// would (a stopped server closes its store).
-    async fn serve(&self, options: ServeOptions) -> Running {
-        let store = Store::open_data_dir(self.db.data_dir()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let site = Site {
-            base: format!("http://{}", listener.local_addr().unwrap()),
-            client: Client::builder().redirect(Policy::none()).build().unwrap(),
-            admin: self.admin.clone(),
-            reader: self.reader.clone(),
-        };
-        let state = AppState::new(store, self.config.clone(), options);
-        let app = nextbest::web::app(state.clone());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(api::serve_app(listener, state, app, async {
-            let _ = stopped.await;
-        }));
-        Running { site, stop, task }
+    /// would (a stopped server closes its store), with keys of its own.
+    async fn serve(&self, options: ServeOptions) -> Site {
+        Site(
+            TestApp::builder()
+                .on(&self.db)
+                .options(options)
+                .dashboard()
+                .spawn()
+                .await,
+        )
     }
 
     /// The fixture's feedback rows, by response.
@@ -409,14 +358,6 @@ impl Fixture {
             .await
             .unwrap()
             .feedback
-    }
-}
-
-impl Running {
-    /// Stops the server, which closes its store.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
     }
 }
 
@@ -440,14 +381,13 @@ fn location(r: &reqwest::Response) -> String {
 async fn a_dashboard_session_survives_a_restart() {
     let fx = fixture("web-restart").await;
     let first = fx.serve(ServeOptions::default()).await;
-    let cookie = first.site.login(&fx.admin).await;
-    let (status, body) = first.site.page(&cookie, "/ui").await;
+    let cookie = first.login(&first.admin).await;
+    let (status, body) = first.page(&cookie, "/ui").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    first.stop().await;
 
     // Another process on the same file honours the same cookie.
-    let second = fx.serve(ServeOptions::default()).await;
-    let (status, body) = second.site.page(&cookie, "/ui").await;
+    let second = Site(first.0.restart().await);
+    let (status, body) = second.page(&cookie, "/ui").await;
     assert_eq!(status, StatusCode::OK, "after a restart: {body}");
     second.stop().await;
 }
@@ -456,8 +396,8 @@ async fn a_dashboard_session_survives_a_restart() {
 async fn revoking_a_key_ends_its_dashboard_sessions_at_once() {
     let fx = fixture("web-revoke").await;
     let running = fx.serve(ServeOptions::default()).await;
-    let site = &running.site;
-    let cookie = site.login(&fx.admin).await;
+    let site = &running;
+    let cookie = site.login(&running.admin).await;
     // A manager's button, sent from the dashboard with the session.
     let press = |response: &'static str| {
         let form = feedback_form(response);
@@ -479,7 +419,7 @@ async fn revoking_a_key_ends_its_dashboard_sessions_at_once() {
 
     // Revoked as `nextbest keys revoke` does, from a process of its own: the very next
     // view is the sign-in form, and a button stores nothing.
-    let key_id = fx.admin.split('_').nth(1).unwrap();
+    let key_id = running.admin.split('_').nth(1).unwrap();
     assert!(fx
         .db
         .store
@@ -502,7 +442,7 @@ async fn revoking_a_key_ends_its_dashboard_sessions_at_once() {
         BTreeMap::from([("accepted".into(), 1)])
     );
     // ... and the revoked key cannot start a new session either.
-    let r = site.sign_in(&fx.admin).await;
+    let r = site.sign_in(&running.admin).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     running.stop().await;
 }
@@ -545,7 +485,7 @@ fn assert_secure_headers(r: &reqwest::Response, what: &str) {
 async fn every_dashboard_answer_carries_the_security_headers() {
     let fx = fixture("web-headers").await;
     let running = fx.serve(ServeOptions::default()).await;
-    let site = &running.site;
+    let site = &running;
     let get = |path: &str, cookie: &str| {
         let request = site.client.get(format!("{}{path}", site.base));
         let request = if cookie.is_empty() {
@@ -567,10 +507,10 @@ async fn every_dashboard_answer_carries_the_security_headers() {
     let r = site.sign_in("nbk_wrong").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_secure_headers(&r, "POST /ui/login with a wrong key");
-    let r = site.sign_in(&fx.admin).await;
+    let r = site.sign_in(&running.admin).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_secure_headers(&r, "POST /ui/login");
-    let cookie = site.login(&fx.admin).await;
+    let cookie = site.login(&running.admin).await;
     for (path, status) in [
         ("/ui", 200),
         ("/ui/partners/acme", 200),
@@ -619,7 +559,7 @@ async fn every_dashboard_answer_carries_the_security_headers() {
 async fn dashboard_forms_sent_from_elsewhere_are_refused_and_change_nothing() {
     let fx = fixture("web-origin").await;
     let running = fx.serve(ServeOptions::default()).await;
-    let site = &running.site;
+    let site = &running;
     let refused = |r: reqwest::Response, what: &'static str| async move {
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{what}");
         assert!(r.headers().get("set-cookie").is_none(), "{what}");
@@ -635,13 +575,13 @@ async fn dashboard_forms_sent_from_elsewhere_are_refused_and_change_nothing() {
             "/ui/login",
             "",
             Some("https://evil.example"),
-            &[("key", fx.admin.as_str())],
+            &[("key", running.admin.as_str())],
         )
         .await;
     let body = refused(r, "login from another site").await;
     assert!(body.contains("https://evil.example"), "{body}");
 
-    let cookie = site.login(&fx.admin).await;
+    let cookie = site.login(&running.admin).await;
     let form = feedback_form("accepted");
     // A button's POST with these `(name, value)` headers besides the session cookie.
     let send = |headers: &[(&str, &str)], form: &[(&str, &str)]| {
@@ -715,7 +655,7 @@ async fn the_cookie_is_secure_as_the_server_is_deployed_whatever_the_host_header
             ..ServeOptions::default()
         };
         let running = fx.serve(options).await;
-        let site = &running.site;
+        let site = &running;
         let port = site.base.rsplit(':').next().unwrap();
         let host = format!("{host}:{port}");
         let r = site
@@ -723,7 +663,7 @@ async fn the_cookie_is_secure_as_the_server_is_deployed_whatever_the_host_header
             .post(format!("{}/ui/login", site.base))
             .header("host", &host)
             .header("origin", format!("http://{host}"))
-            .form(&[("key", fx.admin.as_str())])
+            .form(&[("key", running.admin.as_str())])
             .send()
             .await
             .unwrap();
