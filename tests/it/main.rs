@@ -13,6 +13,7 @@ mod faults;
 mod fuzz;
 mod helpers;
 mod import;
+mod invalidation;
 mod model;
 mod nba;
 mod peers;
