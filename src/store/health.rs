@@ -113,6 +113,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Connect(_, e) | Self::Query(_, e) => is_unavailable(e),
+            Self::Shared(e) => e.is_unavailable(),
             _ => false,
         }
     }

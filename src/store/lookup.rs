@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use sqlx::AnyConnection;
+
 use super::rows::{placeholders, IN_LIST_MAX};
 use super::{Store, StoreError};
 use crate::domain::{Dataset, Id, Plan};
@@ -56,6 +58,22 @@ impl Store {
         tenant: &str,
         data: &Dataset,
     ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Query("finding the partners a write touched", e))?;
+        self.partners_touched_on(&mut conn, tenant, data).await
+    }
+
+    /// [`Self::partners_touched`] on `conn` (inside the writing transaction, which sees
+    /// its own rows).
+    pub(crate) async fn partners_touched_on(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        data: &Dataset,
+    ) -> Result<Vec<String>, StoreError> {
         let mut partners: BTreeSet<String> = data
             .partners
             .iter()
@@ -71,7 +89,8 @@ impl Store {
             .collect();
         let plans: Vec<String> = plans.into_iter().collect();
         partners.extend(
-            self.ids_in(
+            ids_in(
+                conn,
                 "finding the partners of written plans",
                 "SELECT DISTINCT partner_id FROM plans WHERE tenant_id = $1 AND plan_id IN",
                 tenant,
@@ -87,7 +106,8 @@ impl Store {
             .into_iter()
             .collect();
         partners.extend(
-            self.ids_in(
+            ids_in(
+                conn,
                 "finding the partners of written progress",
                 "SELECT DISTINCT p.partner_id FROM key_results k JOIN plans p \
                  ON p.tenant_id = k.tenant_id AND p.plan_id = k.plan_id \
@@ -99,32 +119,34 @@ impl Store {
         );
         Ok(partners.into_iter().collect())
     }
+}
 
-    /// `select` (ending in `IN`) for `ids`, in chunks the database takes, as one list.
-    async fn ids_in(
-        &self,
-        what: &'static str,
-        select: &str,
-        tenant: &str,
-        ids: &[String],
-    ) -> Result<Vec<String>, StoreError> {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let sql = format!("{select} ({})", placeholders(2, chunk.len()));
-            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
-            for id in chunk {
-                query = query.bind(id.clone());
-            }
-            found.extend(
-                query
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(|e| StoreError::Query(what, e))?,
-            );
+/// `select` (ending in `IN`) for `ids`, in chunks the database takes, as one list.
+async fn ids_in(
+    conn: &mut AnyConnection,
+    what: &'static str,
+    select: &str,
+    tenant: &str,
+    ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let sql = format!("{select} ({})", placeholders(2, chunk.len()));
+        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
+        for id in chunk {
+            query = query.bind(id.clone());
         }
-        Ok(found)
+        found.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| StoreError::Query(what, e))?,
+        );
     }
+    Ok(found)
+}
 
+impl Store {
     /// A trivial query, for readiness: the pool can hand out a connection that answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners WHERE tenant_id = ''")

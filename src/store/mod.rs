@@ -3,10 +3,15 @@
 //!
 //! Dates travel as ISO text, so the same SQL compares them correctly on both back ends.
 
+mod changes;
 mod digests;
+mod group;
 mod health;
+mod jobs;
 mod keys;
+mod leases;
 mod lookup;
+mod models;
 mod pages;
 mod read;
 mod recommendations;
@@ -25,11 +30,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use thiserror::Error;
 
+pub use changes::{Change, ChangeListener, Changed};
 pub use digests::{
     ClaimedDelivery, Delivery, LastDelivered, NewDelivery, Subscription, DELIVERED, FAILED, PENDING,
 };
 pub use health::Fault;
+pub use jobs::{JobRow, JobStatus};
 pub use keys::StoredKey;
+pub use models::StoredModel;
 pub use read::{Counts, PlanFilter};
 pub use recommendations::LoggedRecommendation;
 pub(crate) use rows::timestamp;
@@ -63,6 +71,12 @@ pub enum StoreError {
         held: String,
         given: String,
     },
+    /// The fault that ended a group commit, as each of its requests is told of it.
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
+    /// A group commit's task stopped before answering (a bug, logged where it happened).
+    #[error("the write's group commit stopped before it answered")]
+    GroupLost,
     #[error("stored {what} `{value}` is not valid: {why}")]
     Corrupt {
         what: &'static str,
@@ -80,8 +94,13 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     health: Arc<health::Health>,
-    /// This process's name in the readiness probe table.
+    /// This process's name in the readiness probe table, in change notices, leases and
+    /// jobs.
     replica_id: Arc<str>,
+    /// PostgreSQL's URL, for listening to the other replicas' changes.
+    listen_url: Option<changes::ListenUrl>,
+    /// Concurrent writes waiting to be committed together.
+    group: Arc<group::Group>,
 }
 
 /// How long a request waits for a pooled connection before it is answered "storage
@@ -136,6 +155,8 @@ impl Store {
             backend,
             health: Arc::default(),
             replica_id: uuid::Uuid::new_v4().simple().to_string().into(),
+            listen_url: (backend == Backend::Postgres).then(|| changes::ListenUrl(url.into())),
+            group: Arc::default(),
         })
     }
 

@@ -8,7 +8,7 @@ use super::rows::{
     self, each, placeholders, ACTIONS, ACTIVITIES, FEEDBACK, IN_LIST_MAX, KEY_RESULTS, KR_PROGRESS,
     OBSERVED_ACTIONS, PARTNERS, PLANS,
 };
-use super::{Store, StoreError};
+use super::{Change, Store, StoreError};
 use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
 use crate::domain::{Id, KeyResult, Plan};
@@ -47,12 +47,15 @@ impl Store {
             .write_rows(tx.conn(), tenant, data, complete, progress)
             .await;
         let removed = result.map_err(|e| tx.failed(e))?;
+        self.notify_written(tx.conn(), tenant, data)
+            .await
+            .map_err(|e| tx.failed(e))?;
         tx.commit("committing the import").await?;
         Ok(removed)
     }
 
     /// The statements of [`Self::write_dataset_replacing`], inside its transaction.
-    async fn write_rows(
+    pub(super) async fn write_rows(
         &self,
         tx: &mut AnyConnection,
         tenant: &str,
@@ -146,7 +149,9 @@ impl Store {
                 .await?;
             let keep: HashSet<&str> = key_results.iter().map(|k| k.kr_id.as_str()).collect();
             remove_other_key_results(conn, tenant, &[plan.plan_id.as_str()], &keep).await?;
-            upsert_key_results(conn, self.backend, tenant, key_results, |_| {}).await
+            upsert_key_results(conn, self.backend, tenant, key_results, |_| {}).await?;
+            let change = Change::partners(tenant, vec![plan.partner_id.to_string()]);
+            self.notify_in(conn, &change).await
         }
         .await;
         written.map_err(|e| tx.failed(e))?;
