@@ -66,8 +66,9 @@ pub fn read_records(
 }
 
 /// Validates an NDJSON `body` of one `entity` (see [`read_records`]) against what the
-/// store holds for `tenant`, then writes all of it in one transaction: on any refused row
-/// nothing is written. Sending the same body again changes nothing: rows are upserted by
+/// store holds for `tenant`, then writes all of it atomically, committed in a group with
+/// the writes that arrive at the same time ([`Store::write_grouped`]): on any refused row
+/// nothing of it is written. Sending the same body again changes nothing: rows are upserted by
 /// id, and activities without an `activity_id` get the id `plan:kind:date:n` that import
 /// derives, `n` counting within the body.
 ///
@@ -76,7 +77,8 @@ pub fn read_records(
 /// written (then nothing was written either).
 ///
 /// # Cancel safety
-/// Dropping the future before the commit rolls the transaction back: nothing is written.
+/// Dropping the future while its rows wait for a group takes them out: nothing is
+/// written. Once a group has taken them, they are committed with it or not at all.
 pub async fn sync_records(
     store: &Store,
     tenant: &str,
@@ -96,19 +98,21 @@ pub async fn sync_records(
     }
     .map_err(ImportError::Store)?;
     let outcome = read_records(entity, label, body, options, &known)?;
+    let dataset = std::sync::Arc::new(outcome.dataset);
     let key_results_removed = store
-        .write_dataset_replacing(
+        .write_grouped(
             tenant,
-            &outcome.dataset,
-            &outcome.complete_key_results,
-            &mut |_, _| {},
+            std::sync::Arc::clone(&dataset),
+            outcome.complete_key_results,
         )
         .await
         .map_err(ImportError::Store)?;
+    // The group let go of its copy before answering; a clone only if it has not.
+    let dataset = std::sync::Arc::try_unwrap(dataset).unwrap_or_else(|shared| (*shared).clone());
     Ok(SyncOutcome {
-        rows: outcome.dataset.counts().into_iter().collect(),
+        rows: dataset.counts().into_iter().collect(),
         key_results_removed,
-        dataset: outcome.dataset,
+        dataset,
         custom_kinds: outcome.custom_kinds,
         rejected: outcome.rejected,
     })
