@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, Problem, ProblemBody};
-use super::jobs::{Busy, Job};
+use super::jobs::{Job, NotStarted, RunningJob};
 use super::state::AppState;
 use crate::model::pipeline;
 use crate::model::train::TrainParams;
@@ -31,23 +31,22 @@ pub async fn train(
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Scope::Admin)?;
-    let job = state
+    let running = state
         .jobs()
         .start(&caller.tenant, "train")
-        .map_err(|Busy(id)| {
-            ApiError::new(
+        .await
+        .map_err(|e| match e {
+            NotStarted::Busy(id) => ApiError::new(
                 Problem::Conflict,
                 format!("a training job is already running for this tenant: {id}"),
-            )
+            ),
+            NotStarted::Store(e) => e.into(),
         })?;
+    let job = running.job.clone();
     let location = format!("/v1/jobs/{}", job.job_id);
     // Training is CPU-bound for seconds: the service runs it on a blocking thread, so
     // requests keep being served.
-    tokio::spawn(run_training(
-        state.clone(),
-        caller.tenant.clone(),
-        job.job_id.clone(),
-    ));
+    tokio::spawn(run_training(state.clone(), caller.tenant.clone(), running));
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -55,11 +54,9 @@ pub async fn train(
     ))
 }
 
-async fn run_training(state: AppState, tenant: String, job_id: String) {
-    let progress = {
-        let (state, job_id) = (state.clone(), job_id.clone());
-        move |stage: &str| state.jobs().stage(&job_id, stage)
-    };
+async fn run_training(state: AppState, tenant: String, running: RunningJob) {
+    let job_id = running.job.job_id.clone();
+    let progress = running.progress();
     let trained = state
         .service()
         .train(&tenant, &TrainParams::default(), progress)
@@ -88,7 +85,7 @@ async fn run_training(state: AppState, tenant: String, job_id: String) {
             Err(format!("{}; the active model is unchanged", job_error(&e)))
         }
     };
-    state.jobs().finish(&job_id, outcome);
+    running.finish(outcome).await;
 }
 
 /// What a job's caller is told of a failed training: the whole story when it is about
@@ -123,7 +120,7 @@ fn job_error(e: &ServiceError) -> String {
     params(("id" = String, Path, description = "job_id")),
     responses(
         (status = 200, description = "The job and its progress", body = Job),
-        (status = 404, description = "No such job (jobs are kept until restart)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such job", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn job(
@@ -134,6 +131,7 @@ pub async fn job(
     state
         .jobs()
         .get(&caller.tenant, &id)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("job", &id))
 }
@@ -155,10 +153,9 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ModelList>, ApiError> {
-    Ok(Json(ModelList {
-        active: state.registry().active(&caller.tenant)?,
-        models: state.registry().list(&caller.tenant)?,
-    }))
+    let (active, models) =
+        crate::service::models::list(state.store(), state.registry(), &caller.tenant).await?;
+    Ok(Json(ModelList { active, models }))
 }
 
 /// Makes a version the active one (a rollback is activating an older version).

@@ -91,6 +91,7 @@ impl AppState {
     /// must run inside a tokio runtime.
     pub fn new(store: Store, config: Config, options: ServeOptions) -> Self {
         let metrics = Arc::new(Metrics::new());
+        let jobs = Jobs::new(store.clone());
         let service = Service::new(
             store,
             config,
@@ -101,12 +102,13 @@ impl AppState {
             },
             Arc::clone(&metrics) as Arc<dyn ServiceEvents>,
         );
+        service.follow_changes();
         let limiter = Arc::new(tokio::sync::Semaphore::new(options.concurrency.max(1)));
         Self(Arc::new(Inner {
             service,
             options,
             keys: KeyCache::default(),
-            jobs: Jobs::default(),
+            jobs,
             metrics,
             limiter,
             started: Instant::now(),

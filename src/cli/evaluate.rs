@@ -11,7 +11,7 @@ use nextbest::config::Config;
 use nextbest::eval::decision::{self, DecisionReport};
 use nextbest::eval::synth::{self, SimOptions};
 use nextbest::eval::{baselines, outcome, plots, simulate};
-use nextbest::model::{pipeline, Registry};
+use nextbest::model::pipeline;
 use nextbest::nba::context;
 use nextbest::store::Store;
 
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, args: EvaluateArgs) -> Result<()> {
     } = args;
     let out = out.as_path();
     let store = open_store(config).await?;
-    let registry = Registry::new(&config.models_dir);
+    let registry = super::registry(config, &store).await;
     let (model, card) = pipeline::active_model(&registry, &config.tenant)?;
     let truth_dir = truth.clone();
     let truth = truth

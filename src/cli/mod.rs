@@ -97,8 +97,19 @@ pub fn open_index_for(
     }
 }
 
-pub async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
+/// The models directory, its active version brought in line with the store's first (the
+/// store holds every replica's models; this directory caches them). A store that cannot
+/// say leaves the directory as it is, with a warning.
+pub async fn registry(config: &Config, store: &Store) -> Registry {
     let registry = Registry::new(&config.models_dir);
+    if let Err(e) = nextbest::service::models::sync_active(store, &registry, &config.tenant).await {
+        tracing::warn!(error = %nextbest::report::Report(&e), "could not bring the active model in line with the store; using the models directory as it is");
+    }
+    registry
+}
+
+pub async fn engine(config: &Config, store: &Store, as_of: NaiveDate) -> Result<Engine> {
+    let registry = registry(config, store).await;
     let index = open_index_for(config, &registry, false);
     Ok(nextbest::service::load_engine(store, &registry, index, &config.tenant, as_of).await?)
 }
@@ -110,7 +121,7 @@ pub async fn peers(
     as_of: Option<NaiveDate>,
 ) -> Result<(nba::peers::Peers, Arc<dyn VectorIndex>)> {
     let store = open_store(config).await?;
-    let registry = Registry::new(&config.models_dir);
+    let registry = registry(config, &store).await;
     let (model, _) = pipeline::active_model(&registry, &config.tenant)?;
     let Some(profile) = model.profile.as_ref() else {
         bail!("the active model has no profile schema: run `nextbest train` again");

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use nextbest::config::Config;
 use nextbest::domain::Id;
-use nextbest::model::{pipeline, Registry};
+use nextbest::model::pipeline;
 
 use super::open_store;
 use super::process::stdout;
@@ -34,7 +34,7 @@ pub async fn run(config: &Config, args: PredictArgs) -> Result<()> {
         .map(|p| Id::parse(&p).with_context(|| format!("invalid --plan `{p}`")))
         .transpose()?;
     let store = open_store(config).await?;
-    let registry = Registry::new(&config.models_dir);
+    let registry = super::registry(config, &store).await;
     let (model, card) = pipeline::active_model(&registry, &config.tenant)?;
     let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let predictions =

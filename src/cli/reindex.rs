@@ -5,7 +5,6 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 use nextbest::config::Config;
-use nextbest::model::Registry;
 use nextbest::nba;
 
 use super::process::stdout;
@@ -13,7 +12,7 @@ use super::{open_index_for, open_store, spinner};
 
 pub async fn run(config: &Config) -> Result<()> {
     let store = open_store(config).await?;
-    let registry = Registry::new(&config.models_dir);
+    let registry = super::registry(config, &store).await;
     let Some(index) = open_index_for(config, &registry, true) else {
         bail!(
             "no vector index to rebuild: the tenant needs an active model with a profile schema \

@@ -496,6 +496,9 @@ impl Worker {
     }
 }
 
+/// The lease one replica holds while it schedules digests.
+const SCHEDULER_LEASE: &str = "digest-scheduler";
+
 /// Runs the scheduler (every `schedule_every`) and the worker (every `poll`) until
 /// `shutdown` turns true or its sender is dropped. A round in progress is finished
 /// first: a post in flight ends within `timeout`, and its result is recorded.
@@ -525,6 +528,23 @@ where
             tokio::select! {
                 changed = stop.changed() => if changed.is_err() { break },
                 _ = every.tick() => {
+                    // One replica schedules; the others find its lease and skip the
+                    // round (the outbox's keys would refuse their digests anyway, after
+                    // composing them). A replica that dies leaves the lease to lapse.
+                    let now = Utc::now();
+                    let hold = chrono::Duration::from_std(options.schedule_every.saturating_mul(3) / 2)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                    match store.take_lease(SCHEDULER_LEASE, now, now + hold).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::debug!("another replica holds the digest scheduler's lease; skipping this round");
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %Report(&e), "could not take the digest scheduler's lease; next round retries");
+                            continue;
+                        }
+                    }
                     // A round may build many digests; it is cut short on shutdown, which
                     // is safe: each digest is enqueued in one statement, by its key, and
                     // the next round picks up where this one stopped.
@@ -568,6 +588,9 @@ where
         }
     };
     tokio::join!(scheduler, delivery);
+    if let Err(e) = store.release_lease(SCHEDULER_LEASE).await {
+        tracing::warn!(error = %Report(&e), "could not release the digest scheduler's lease; it lapses by itself");
+    }
     tracing::info!("digest scheduler and delivery worker stopped");
     Ok(())
 }

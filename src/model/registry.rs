@@ -89,14 +89,6 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), RegistryError> {
     file.sync_all().map_err(io(path))
 }
 
-fn write_json_synced<T: Serialize>(path: &Path, value: &T) -> Result<(), RegistryError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| RegistryError::Json {
-        path: path.to_owned(),
-        source,
-    })?;
-    write_synced(path, &bytes)
-}
-
 /// Makes a rename inside `dir` durable (POSIX needs the directory itself synced).
 fn sync_dir(dir: &Path) -> Result<(), RegistryError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
@@ -128,15 +120,37 @@ impl Registry {
         card: &ModelCard,
     ) -> Result<PathBuf, RegistryError> {
         let tenant_dir = self.tenant_dir(&card.tenant)?;
-        let version = checked(&card.version)?;
+        fs::create_dir_all(&tenant_dir).map_err(io(&tenant_dir))?;
+        let json = |name: &str, bytes: Result<Vec<u8>, serde_json::Error>| {
+            bytes.map_err(|source| RegistryError::Json {
+                path: tenant_dir.join(&card.version).join(name),
+                source,
+            })
+        };
+        let model = json(MODEL_FILE, serde_json::to_vec_pretty(model))?;
+        let card_bytes = json(CARD_FILE, serde_json::to_vec_pretty(card))?;
+        self.save_files(&card.tenant, &card.version, &card_bytes, &model)
+    }
+
+    /// Stores a version from its files as [`Self::files`] gives them (a version fetched
+    /// from the store by a replica that has not seen it), completely or not at all.
+    pub fn save_files(
+        &self,
+        tenant: &str,
+        version: &str,
+        card: &[u8],
+        model: &[u8],
+    ) -> Result<PathBuf, RegistryError> {
+        let tenant_dir = self.tenant_dir(tenant)?;
+        let version = checked(version)?;
         fs::create_dir_all(&tenant_dir).map_err(io(&tenant_dir))?;
         let staging = tenant_dir.join(format!("{TMP_PREFIX}{version}-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
         fs::create_dir(&staging).map_err(io(&staging))?;
-        let written = write_json_synced(&staging.join(MODEL_FILE), model)
-            .and_then(|()| write_json_synced(&staging.join(CARD_FILE), card))
+        let written = write_synced(&staging.join(MODEL_FILE), model)
+            .and_then(|()| write_synced(&staging.join(CARD_FILE), card))
             .and_then(|()| sync_dir(&staging));
         if let Err(e) = written {
             // A full disk must not also keep a half-written version's space.
@@ -146,10 +160,32 @@ impl Registry {
             return Err(e);
         }
         let target = tenant_dir.join(version);
+        if target.exists() {
+            // Versions are immutable: one already here (saved by another path) is the same.
+            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+            return Ok(target);
+        }
         fs::rename(&staging, &target).map_err(io(&target))?;
         sync_dir(&tenant_dir)?;
-        tracing::info!(tenant = %card.tenant, version, "model version saved");
+        tracing::info!(tenant, version, "model version saved");
         Ok(target)
+    }
+
+    /// A version's card and model files as stored, to publish them where other replicas
+    /// read them.
+    pub fn files(&self, tenant: &str, version: &str) -> Result<(Vec<u8>, Vec<u8>), RegistryError> {
+        self.card(tenant, version)?;
+        let dir = self.tenant_dir(tenant)?.join(checked(version)?);
+        let read = |name: &str| {
+            let path = dir.join(name);
+            fs::read(&path).map_err(io(&path))
+        };
+        Ok((read(CARD_FILE)?, read(MODEL_FILE)?))
+    }
+
+    /// Whether a complete version is here.
+    pub fn has(&self, tenant: &str, version: &str) -> bool {
+        self.card(tenant, version).is_ok()
     }
 
     /// Points `active` at `version` atomically. The version must exist with a readable card.

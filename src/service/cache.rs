@@ -134,6 +134,18 @@ impl RecommendationCache {
         }
     }
 
+    /// Something every answer may depend on changed unseen (a replica missed the others'
+    /// notices): every tenant's answers go.
+    pub fn invalidate_all(&self) {
+        let tenants: Vec<String> = match self.inner.read() {
+            Ok(inner) => inner.tenants.keys().cloned().collect(),
+            Err(_) => return,
+        };
+        for tenant in tenants {
+            self.invalidate(&tenant);
+        }
+    }
+
     /// A write touched these partners' records (a plan, its key results, progress,
     /// activities or feedback, or the partner itself): their plans' answers go, every
     /// other answer stays.

@@ -9,8 +9,10 @@
 
 pub mod blocking;
 mod cache;
+mod changes;
 mod engines;
 mod error;
+pub mod models;
 mod reclog;
 mod recommend;
 pub mod train;
@@ -256,6 +258,9 @@ impl Service {
 
     async fn load(&self, tenant: &str) -> Result<Engine, ServiceError> {
         let started = Instant::now();
+        if let Err(e) = models::sync_active(self.store(), self.registry(), tenant).await {
+            tracing::warn!(tenant, error = %crate::report::Report(&e), "could not bring the active model in line with the store; loading this replica's");
+        }
         let index = {
             let (service, tenant) = (self.clone(), tenant.to_owned());
             blocking("opening the vector index", move || {
@@ -319,6 +324,12 @@ impl Service {
             Some(partners) => self.0.answers.invalidate_partners(tenant, &partners),
             None => self.0.answers.invalidate(tenant),
         }
+        self.mark_stale(tenant);
+    }
+
+    /// The tenant's similar-partner evidence may have moved: its engine reloads in the
+    /// background once older than `engine_refresh`.
+    fn mark_stale(&self, tenant: &str) {
         if let Ok(mut engines) = self.0.engines.loaded.write() {
             if let Some(loaded) = engines.get_mut(tenant) {
                 loaded.stale = true;

@@ -60,6 +60,8 @@ where
     on_blocking_thread("training", async move {
         let (card, report) =
             pipeline::train_tenant(&store, &registry, &tenant, &params, &mut progress).await?;
+        progress("publishing the model to the store");
+        super::models::publish_and_activate(&store, &registry, &tenant, &card.version).await?;
         progress("rebuilding the similar-partner index");
         let dimension = pipeline::active_model(&registry, &tenant)
             .ok()
@@ -111,19 +113,18 @@ impl Service {
         trained
     }
 
-    /// Activates a stored version (or rolls back to one) and hot-swaps it.
+    /// Activates a stored version (or rolls back to one) for every replica and hot-swaps it.
     ///
     /// # Errors
     /// An unknown version, a registry that cannot be written.
     pub async fn activate(&self, tenant: &str, version: &str) -> Result<ModelCard, ServiceError> {
+        super::models::activate(self.store(), self.registry(), tenant, version).await?;
+        self.drop_engine(tenant);
         let (registry, t, v) = (
             self.registry().clone(),
             tenant.to_owned(),
             version.to_owned(),
         );
-        let card =
-            super::blocking("activating a model", move || registry.activate(&t, &v)).await??;
-        self.drop_engine(tenant);
-        Ok(card)
+        Ok(super::blocking("reading a model card", move || registry.card(&t, &v)).await??)
     }
 }
