@@ -253,7 +253,7 @@ pub fn open_index(config: &Config, dimension: usize) -> Result<Arc<dyn VectorInd
     match &config.qdrant_url {
         Some(url) => Ok(Arc::new(qdrant::QdrantIndex::connect(
             url,
-            qdrant::DEFAULT_COLLECTION,
+            &qdrant::collection_for(dimension),
             dimension,
         )?)),
         None => Ok(Arc::new(edge::EdgeIndex::open(

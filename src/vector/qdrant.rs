@@ -1,4 +1,5 @@
-//! The server backend: one Qdrant collection shared by all tenants, through qdrant-client.
+//! The server backend: one Qdrant collection per profile dimension ([`collection_for`]), shared by all
+//! tenants of that dimension, through qdrant-client.
 //!
 //! The tenant is a payload field with a tenant-optimised keyword index (Qdrant's
 //! recommended layout for many small tenants) and the first condition of every request.
@@ -54,8 +55,13 @@ fn outside_any_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// The collection nextbest uses unless told otherwise.
-pub const DEFAULT_COLLECTION: &str = "nextbest_partners";
+/// The collection nextbest uses for profile vectors of `dimension`: one per dimension, so
+/// tenants whose partner records differ (and so their profile schemas) share one server,
+/// and a tenant whose schema changes moves to another collection instead of failing on
+/// the old one.
+pub fn collection_for(dimension: usize) -> String {
+    format!("nextbest_partners_d{dimension}")
+}
 
 /// A request that takes longer than this has failed: searches take milliseconds, and a
 /// hung server must not hold a blocking thread forever.
