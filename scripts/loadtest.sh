@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load test of GET /v1/plans/{id}/next-best-actions against an axum hello-world run
-# beside it, with wrk (Debian package `wrk`). Prints a markdown table for the README.
+# beside it, with wrk (Debian package `wrk`), reads alone and mixed with the writes of a
+# platform that syncs all day. Prints markdown tables for the README.
 #
 #   scripts/loadtest.sh [DURATION_SECONDS] [CONNECTIONS] [ROUNDS]
 #
@@ -8,6 +9,10 @@
 #   - examples/hello: the axum hello-world, and a static body as large as the answer;
 #   - nextbest serve --demo as served (repeated requests answered from the cache);
 #   - nextbest serve --demo --no-recommendation-cache (every request computed and logged).
+# Workloads against the served one (`cached`):
+#   - reads only; 1 write in 100 and 1 in 10, the writes alternating an activity
+#     (POST /v1/plans/{id}/activities) and a key result's progress (POST
+#     /v1/bulk/kr_progress) on a plan of the rotation; writes only (activities).
 # Each round runs wrk once against each, in turn, so that a slow minute of the machine
 # falls on every server alike; the table gives the median over the rounds, and the
 # ratio is the median of the rounds' ratios. "server µs/request" is the CPU time the
@@ -48,6 +53,16 @@ start_nextbest() { # name port flags...
     curl -sf "http://127.0.0.1:$port/v1/plans?status=active&limit=1000" -H "Authorization: Bearer $key" \
         | python3 -c 'import json, sys; print("\n".join(p["plan_id"] for p in json.load(sys.stdin)["items"]))' \
             >"$WORK/$name.plans"
+    # One key result per plan, for the progress writes.
+    python3 - "$port" "$key" "$WORK/$name.plans" >"$WORK/$name.krs" <<'PY'
+import json, sys, urllib.request
+port, key, plans = sys.argv[1:]
+for plan in open(plans).read().split():
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/plans/{plan}", headers={"Authorization": f"Bearer {key}"})
+    krs = json.load(urllib.request.urlopen(req))["key_results"]
+    print(f"{plan}\t{krs[0]['kr_id']}")
+PY
+    echo "$key" >"$WORK/$name.key"
     # The request rotates over the active plans, with the key.
     cat >"$WORK/$name.lua" <<LUA
 local paths = {}
@@ -76,6 +91,46 @@ start_nextbest uncached 18082 --no-recommendation-cache
 cp "$WORK/cached.lua" "$WORK/hello.lua"
 wrk -t$THREADS -c$CONNECTIONS -d3s http://127.0.0.1:18081/ >/dev/null
 
+# A mix: every EVERY-th request a write (activity, then progress, in turn; EVERY=1: only
+# activities), the others next-best-actions, over the plans in rotation. Each wrk thread
+# numbers its writes apart, so every activity is a new row.
+mixed_lua() { # name every
+    local name=$1 every=$2 key
+    key=$(cat "$WORK/$name.key")
+    cat >"$WORK/$name-mixed$every.lua" <<LUA
+local plans, krs = {}, {}
+for line in io.lines("$WORK/$name.krs") do
+  local plan, kr = line:match("([^\t]+)\t([^\t]+)")
+  plans[#plans + 1] = plan
+  krs[#krs + 1] = kr
+end
+local counter = 0
+setup = function(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+end
+local i, writes = 0, 0
+local headers = { ["Authorization"] = "Bearer $key", ["Content-Type"] = "application/json" }
+request = function()
+  i = i + 1
+  local n = (i % #plans) + 1
+  if i % $every == 0 then
+    writes = writes + 1
+    if $every == 1 or writes % 2 == 1 then
+      local body = string.format('{"activity_id":"lt-%d-%d-%d","kind":"qbr","date":"2026-09-30","quantity":1}', tid, os.time(), writes)
+      return wrk.format("POST", "/v1/plans/" .. plans[n] .. "/activities", headers, body)
+    end
+    local body = string.format('{"kr_id":"%s","as_of":"2026-09-30","realized":%d}', krs[n], writes)
+    return wrk.format("POST", "/v1/bulk/kr_progress", headers, body)
+  end
+  return wrk.format("GET", "/v1/plans/" .. plans[n] .. "/next-best-actions?k=5", headers)
+end
+done = function(summary, latency, requests)
+  io.write(string.format("non-2xx: %d\n", summary.errors.status))
+end
+LUA
+}
+
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 measure() { # label pid wrk-args...
     local label=$1 pid=$2 before after
@@ -95,12 +150,16 @@ measure() { # label pid wrk-args...
 }
 
 HELLO=$(cat "$WORK/hello.pid")
+for every in 100 10 1; do mixed_lua cached "$every"; done
 for ROUND in $(seq 1 "$ROUNDS"); do
     measure hello "$HELLO" http://127.0.0.1:18081/
     measure payload "$HELLO" http://127.0.0.1:18081/payload
     measure hello-same-requests "$HELLO" -s "$WORK/hello.lua" http://127.0.0.1:18081/
     measure cached "$(cat "$WORK/cached.pid")" -s "$WORK/cached.lua" http://127.0.0.1:18080/
     measure uncached "$(cat "$WORK/uncached.pid")" -s "$WORK/uncached.lua" http://127.0.0.1:18082/
+    measure mixed100 "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed100.lua" http://127.0.0.1:18080/
+    measure mixed10 "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed10.lua" http://127.0.0.1:18080/
+    measure writes "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed1.lua" http://127.0.0.1:18080/
     echo "round $ROUND of $ROUNDS done" >&2
 done
 
@@ -125,16 +184,19 @@ names = {
     "hello-same-requests": "axum hello-world, sent nextbest's requests (same paths, same key header)",
     "cached": "**nextbest next-best-actions, as served** (recommendation cache)",
     "uncached": "nextbest next-best-actions, `--no-recommendation-cache`",
+    "mixed100": "**nextbest, 1 write in 100** (activities and progress; the rest next-best-actions)",
+    "mixed10": "**nextbest, 1 write in 10**",
+    "writes": "**nextbest, writes only** (activities; acknowledged/s)",
 }
 print(f"\nwrk -t{threads} -c{conns} -d{duration}s, {rounds} interleaved rounds; {cores} cores shared by wrk and the servers; "
       f"{plans} active plans in rotation; commit {commit}, {datetime.date.today()}\n")
 print("| server | requests/s | ratio to hello-world | p50 | p99 | server µs/request | non-2xx |")
 print("|---|---|---|---|---|---|---|")
-for label in ("hello", "payload", "hello-same-requests", "cached", "uncached"):
+for label in ("hello", "payload", "hello-same-requests", "cached", "uncached", "mixed100", "mixed10", "writes"):
     ratios = [by[label][r][0] / by["hello"][r][0] for r in by[label]]
     print(f"| {names[label]} | {med(label, 0):,.0f} | {statistics.median(ratios):.3f} | "
           f"{med(label, 1, ms):.2f} ms | {med(label, 2, ms):.2f} ms | {med(label, 3):.1f} | "
-          f"{sum(v[4] for v in by[label].values()) if label in ('cached', 'uncached') else '-'} |")
+          f"{sum(v[4] for v in by[label].values()) if label not in ('hello', 'payload', 'hello-same-requests') else '-'} |")
 print("\nPer round, requests/s (ratio of nextbest as served to hello-world):\n")
 print("| round | hello-world | as served | ratio |")
 print("|---|---|---|---|")

@@ -20,6 +20,7 @@ mod peers;
 mod portfolio;
 mod qdrant_server;
 mod records;
+mod replicas;
 mod store;
 mod vector;
 mod web;
