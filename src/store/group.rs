@@ -32,6 +32,8 @@ struct Pending {
 #[derive(Default)]
 pub(super) struct Group {
     next: std::sync::atomic::AtomicU64,
+    /// Groups committed, for the tests and the log.
+    groups: std::sync::atomic::AtomicU64,
     queue: Mutex<Vec<Pending>>,
     writer: Arc<tokio::sync::Mutex<()>>,
 }
@@ -162,6 +164,9 @@ impl Store {
         }
         match tx.commit(WHAT).await {
             Ok(()) => {
+                self.group
+                    .groups
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::trace!(size, written = written.len(), "group committed");
                 written.into_iter().for_each(|(r, n)| send(r, Ok(n)));
             }
@@ -238,5 +243,150 @@ fn fail_all(
     let shared = Arc::new(error);
     for reply in replies {
         send(reply, Err(StoreError::Shared(Arc::clone(&shared))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::domain::{Activity, ActivityStatus, KeyResult};
+    use crate::import::{self, ImportOptions};
+
+    const TENANT: &str = "acme-tenant";
+
+    fn activity(n: usize) -> Dataset {
+        Dataset {
+            activities: vec![Activity {
+                activity_id: Id::parse(&format!("grouped-{n}")).unwrap(),
+                plan_id: Id::parse("acme-2025h2").unwrap(),
+                kind: "qbr".into(),
+                date: NaiveDate::from_ymd_opt(2025, 9, 1).unwrap(),
+                quantity: 1.0,
+                status: ActivityStatus::Done,
+                responsible: None,
+                kr_id: None,
+            }],
+            ..Dataset::default()
+        }
+    }
+
+    /// A key result of `acme-2025h1` given to `acme-2025h2`: refused, never moved.
+    fn moving_key_result() -> Dataset {
+        Dataset {
+            key_results: vec![KeyResult {
+                kr_id: Id::parse("acme-h1-rev").unwrap(),
+                plan_id: Id::parse("acme-2025h2").unwrap(),
+                metric: Some("revenue".into()),
+                target: Some(1.0),
+                realized: None,
+                objective: None,
+                unit: None,
+                weight: 1.0,
+                due_date: None,
+            }],
+            ..Dataset::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_as_one_group_and_a_refused_one_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Store::open_data_dir(dir.path()).await.unwrap();
+        one_group_one_refusal(&sqlite, TENANT).await;
+        // PostgreSQL, where a failed statement aborts the transaction until the savepoint
+        // is rolled back; CI requires it.
+        let url = std::env::var("NEXTBEST_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        match Store::open(&url).await {
+            Ok(postgres) => {
+                let tenant = format!("group-{}", uuid::Uuid::new_v4().simple());
+                one_group_one_refusal(&postgres, &tenant).await;
+            }
+            Err(e) if std::env::var("NEXTBEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("PostgreSQL is required: {e}")
+            }
+            Err(e) => eprintln!("skipping PostgreSQL: {e}"),
+        }
+    }
+
+    async fn one_group_one_refusal(store: &Store, tenant: &str) {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crm_export");
+        import::import_dir(
+            store,
+            tenant,
+            &fixture,
+            &ImportOptions::default(),
+            &mut |_| {},
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        let before = store.dataset(tenant).await.unwrap();
+
+        // While a group commits (here: the lock held by the test), the writes that arrive
+        // queue; the first to get the lock next commits them all in one transaction.
+        let lock = Arc::clone(&store.group.writer).lock_owned().await;
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..12 {
+            let (store, tenant, data) = (
+                store.clone(),
+                tenant.to_owned(),
+                Arc::new(if n == 5 {
+                    moving_key_result()
+                } else {
+                    activity(n)
+                }),
+            );
+            writes.spawn(async move { (n, store.write_grouped(&tenant, data, Vec::new()).await) });
+        }
+        while store.group.queue.lock().unwrap().len() < 12 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(lock);
+        let mut results = Vec::new();
+        while let Some(done) = writes.join_next().await {
+            results.push(done.unwrap());
+        }
+        results.sort_by_key(|(n, _)| *n);
+        for (n, result) in &results {
+            if *n == 5 {
+                assert!(
+                    matches!(result, Err(StoreError::KeyResultOfAnotherPlan { .. })),
+                    "{result:?}"
+                );
+            } else {
+                assert!(result.is_ok(), "write {n}: {result:?}");
+            }
+        }
+        let after = store.dataset(tenant).await.unwrap();
+        let ids: Vec<String> = after
+            .activities
+            .iter()
+            .map(|a| a.activity_id.to_string())
+            .filter(|id| id.starts_with("grouped-"))
+            .collect();
+        assert_eq!(ids.len(), 11, "{ids:?}");
+        let plan_of = |data: &Dataset| {
+            data.key_results
+                .iter()
+                .find(|k| k.kr_id.as_str() == "acme-h1-rev")
+                .map(|k| k.plan_id.to_string())
+        };
+        assert_eq!(
+            plan_of(&after),
+            plan_of(&before),
+            "the refused write changed nothing"
+        );
+        assert_eq!(
+            store
+                .group
+                .groups
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
     }
 }
