@@ -9,10 +9,12 @@
 #   - examples/hello: the axum hello-world, and a static body as large as the answer;
 #   - nextbest serve --demo as served (repeated requests answered from the cache);
 #   - nextbest serve --demo --no-recommendation-cache (every request computed and logged).
-# Workloads against the served one (`cached`):
-#   - reads only; 1 write in 100 and 1 in 10, the writes alternating an activity
-#     (POST /v1/plans/{id}/activities) and a key result's progress (POST
-#     /v1/bulk/kr_progress) on a plan of the rotation; writes only (activities).
+#   - nextbest serve --demo as served, three more times, one per workload with writes:
+#     1 write in 100 and 1 in 10 (the writes alternating an activity, POST
+#     /v1/plans/{id}/activities, and a key result's progress, POST /v1/bulk/kr_progress,
+#     on a plan of the rotation), and writes only (activities). Each workload has a
+#     server of its own, so each figure is that workload's steady state, not the
+#     recomputation another workload's writes left behind.
 # Each round runs wrk once against each, in turn, so that a slow minute of the machine
 # falls on every server alike; the table gives the median over the rounds, and the
 # ratio is the median of the rounds' ratios. "server µs/request" is the CPU time the
@@ -86,6 +88,9 @@ LUA
 echo $! >"$WORK/hello.pid"
 start_nextbest cached 18080
 start_nextbest uncached 18082 --no-recommendation-cache
+start_nextbest mixed100 18083
+start_nextbest mixed10 18084
+start_nextbest writes 18085
 # The hello-world driven exactly like nextbest: the same rotation of paths and the same
 # header (it answers every path), so the client's own cost is the same on both sides.
 cp "$WORK/cached.lua" "$WORK/hello.lua"
@@ -150,16 +155,18 @@ measure() { # label pid wrk-args...
 }
 
 HELLO=$(cat "$WORK/hello.pid")
-for every in 100 10 1; do mixed_lua cached "$every"; done
+mixed_lua mixed100 100
+mixed_lua mixed10 10
+mixed_lua writes 1
 for ROUND in $(seq 1 "$ROUNDS"); do
     measure hello "$HELLO" http://127.0.0.1:18081/
     measure payload "$HELLO" http://127.0.0.1:18081/payload
     measure hello-same-requests "$HELLO" -s "$WORK/hello.lua" http://127.0.0.1:18081/
     measure cached "$(cat "$WORK/cached.pid")" -s "$WORK/cached.lua" http://127.0.0.1:18080/
     measure uncached "$(cat "$WORK/uncached.pid")" -s "$WORK/uncached.lua" http://127.0.0.1:18082/
-    measure mixed100 "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed100.lua" http://127.0.0.1:18080/
-    measure mixed10 "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed10.lua" http://127.0.0.1:18080/
-    measure writes "$(cat "$WORK/cached.pid")" -s "$WORK/cached-mixed1.lua" http://127.0.0.1:18080/
+    measure mixed100 "$(cat "$WORK/mixed100.pid")" -s "$WORK/mixed100-mixed100.lua" http://127.0.0.1:18083/
+    measure mixed10 "$(cat "$WORK/mixed10.pid")" -s "$WORK/mixed10-mixed10.lua" http://127.0.0.1:18084/
+    measure writes "$(cat "$WORK/writes.pid")" -s "$WORK/writes-mixed1.lua" http://127.0.0.1:18085/
     echo "round $ROUND of $ROUNDS done" >&2
 done
 

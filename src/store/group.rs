@@ -3,6 +3,11 @@
 //! there (about 1,150 a second here) however fast the rest is; in groups, one sync
 //! acknowledges every request that arrived while the previous group was committing.
 //!
+//! This is for SQLite, whose one writer takes one transaction at a time. PostgreSQL
+//! commits concurrent transactions together by itself (one WAL flush for the commits
+//! waiting on it), over the pool's connections: there a write is a transaction of its
+//! own (measured: 282-335 writes/s that way against 168-181 through one group at a time).
+//!
 //! There is no writer task: each request queues its rows and takes the writer lock; the
 //! one that gets it while its rows are still queued leads, taking everything queued into
 //! one transaction, each request's rows under a savepoint of their own, so a refused row
@@ -60,6 +65,14 @@ impl Store {
         data: Arc<Dataset>,
         complete: Vec<Id>,
     ) -> Result<u64, StoreError> {
+        if self.backend == Backend::Postgres {
+            // PostgreSQL commits concurrent transactions together by itself (one WAL flush
+            // for the commits waiting on it), over as many connections as the pool has;
+            // funnelling them through one transaction here made writes slower, not faster.
+            return self
+                .write_dataset_replacing(tenant, &data, &complete, &mut |_, _| {})
+                .await;
+        }
         let (reply, mut answered) = oneshot::channel();
         let id = self
             .group
@@ -296,21 +309,8 @@ mod tests {
     async fn concurrent_writes_commit_as_one_group_and_a_refused_one_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = Store::open_data_dir(dir.path()).await.unwrap();
+        // On SQLite, the one writer: PostgreSQL groups concurrent commits by itself.
         one_group_one_refusal(&sqlite, TENANT).await;
-        // PostgreSQL, where a failed statement aborts the transaction until the savepoint
-        // is rolled back; CI requires it.
-        let url = std::env::var("NEXTBEST_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        match Store::open(&url).await {
-            Ok(postgres) => {
-                let tenant = format!("group-{}", uuid::Uuid::new_v4().simple());
-                one_group_one_refusal(&postgres, &tenant).await;
-            }
-            Err(e) if std::env::var("NEXTBEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("PostgreSQL is required: {e}")
-            }
-            Err(e) => eprintln!("skipping PostgreSQL: {e}"),
-        }
     }
 
     async fn one_group_one_refusal(store: &Store, tenant: &str) {
