@@ -83,7 +83,8 @@ struct Inner {
     registry: Registry,
     config: Config,
     options: ServiceOptions,
-    index: RwLock<Option<Arc<dyn VectorIndex>>>,
+    /// The open vector indexes, by profile dimension (tenants' partner records differ).
+    indexes: RwLock<std::collections::HashMap<usize, Arc<dyn VectorIndex>>>,
     engines: Engines,
     answers: RecommendationCache,
     reclog: RecommendationLog,
@@ -106,7 +107,7 @@ impl Service {
             store,
             config,
             options,
-            index: RwLock::new(None),
+            indexes: RwLock::default(),
             engines: Engines::default(),
             answers: RecommendationCache::default(),
             events,
@@ -154,23 +155,24 @@ impl Service {
         }
     }
 
-    /// The vector index for profile vectors of `dimension`, opened on first use. `None`
-    /// (logged) when it cannot be opened: decisions then go without similar partners.
-    /// Opening reads and locks files: call it from a blocking thread (the engine loader
-    /// and the trainer do).
+    /// The vector index for profile vectors of `dimension`, opened on first use (one per
+    /// dimension: tenants whose partner records differ have profiles of other sizes).
+    /// `None` (logged) when it cannot be opened: decisions then go without similar
+    /// partners. Opening reads and locks files: call it from a blocking thread (the engine
+    /// loader and the trainer do).
     pub fn index(&self, dimension: usize) -> Option<Arc<dyn VectorIndex>> {
-        if let Ok(guard) = self.0.index.read() {
-            if let Some(index) = guard.as_ref() {
-                return (index.dimension() == dimension).then(|| Arc::clone(index));
+        if let Ok(indexes) = self.0.indexes.read() {
+            if let Some(index) = indexes.get(&dimension) {
+                return Some(Arc::clone(index));
             }
         }
-        let mut guard = self.0.index.write().ok()?;
-        if let Some(index) = guard.as_ref() {
-            return (index.dimension() == dimension).then(|| Arc::clone(index));
+        let mut indexes = self.0.indexes.write().ok()?;
+        if let Some(index) = indexes.get(&dimension) {
+            return Some(Arc::clone(index));
         }
         match vector::open_index(&self.0.config, dimension) {
             Ok(index) => {
-                *guard = Some(Arc::clone(&index));
+                indexes.insert(dimension, Arc::clone(&index));
                 Some(index)
             }
             Err(e) => {
@@ -180,9 +182,9 @@ impl Service {
         }
     }
 
-    /// The index if one is open, for metrics and shutdown.
+    /// An open index (the first opened, for the metrics' point count), if any.
     pub fn open_index(&self) -> Option<Arc<dyn VectorIndex>> {
-        self.0.index.read().ok()?.clone()
+        self.0.indexes.read().ok()?.values().next().cloned()
     }
 
     /// The tenant's engine: cached; loaded on first use; reloaded in the background when
@@ -350,7 +352,11 @@ impl Service {
     /// memory; called on shutdown.
     pub async fn close(&self) {
         self.0.reclog.close().await;
-        if let Some(index) = self.open_index() {
+        let indexes: Vec<Arc<dyn VectorIndex>> = match self.0.indexes.read() {
+            Ok(indexes) => indexes.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        for index in indexes {
             let flushed = blocking("flushing the vector index", move || index.flush()).await;
             match flushed {
                 Ok(Ok(())) => {}
