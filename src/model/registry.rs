@@ -62,6 +62,14 @@ pub struct ModelCard {
     pub notes: serde_json::Value,
 }
 
+/// A version as stored: its card, and its two files' text.
+#[derive(Debug, Clone)]
+pub struct VersionFiles {
+    pub card: ModelCard,
+    pub card_json: String,
+    pub model_json: String,
+}
+
 /// The models of every tenant, under one root folder.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -171,16 +179,17 @@ impl Registry {
         Ok(target)
     }
 
-    /// A version's card and model files as stored, to publish them where other replicas
-    /// read them.
-    pub fn files(&self, tenant: &str, version: &str) -> Result<(Vec<u8>, Vec<u8>), RegistryError> {
-        self.card(tenant, version)?;
-        let dir = self.tenant_dir(tenant)?.join(checked(version)?);
-        let read = |name: &str| {
-            let path = dir.join(name);
-            fs::read(&path).map_err(io(&path))
-        };
-        Ok((read(CARD_FILE)?, read(MODEL_FILE)?))
+    /// A version's card, with its two files as stored (JSON text), to publish them where
+    /// other replicas read them.
+    pub fn files(&self, tenant: &str, version: &str) -> Result<VersionFiles, RegistryError> {
+        let (path, card_json) = self.version_file(tenant, version, CARD_FILE)?;
+        let card = parse_json(&path, &card_json)?;
+        let (_, model_json) = self.version_file(tenant, version, MODEL_FILE)?;
+        Ok(VersionFiles {
+            card,
+            card_json,
+            model_json,
+        })
     }
 
     /// Whether a complete version is here.
@@ -212,25 +221,34 @@ impl Registry {
     }
 
     pub fn card(&self, tenant: &str, version: &str) -> Result<ModelCard, RegistryError> {
-        let path = self
-            .tenant_dir(tenant)?
-            .join(checked(version)?)
-            .join(CARD_FILE);
-        read_json(&path).map_err(|e| match e {
-            // `active` (the pointer file) and other non-folders are no version either.
-            RegistryError::Io { source, .. }
+        let (path, text) = self.version_file(tenant, version, CARD_FILE)?;
+        parse_json(&path, &text)
+    }
+
+    /// A file of a version, with its path; a version that is not here (or `active`, the
+    /// pointer file, and other non-folders) is [`RegistryError::UnknownVersion`].
+    fn version_file(
+        &self,
+        tenant: &str,
+        version: &str,
+        name: &str,
+    ) -> Result<(PathBuf, String), RegistryError> {
+        let path = self.tenant_dir(tenant)?.join(checked(version)?).join(name);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(e)
                 if matches!(
-                    source.kind(),
+                    e.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
                 ) =>
             {
-                RegistryError::UnknownVersion {
+                Err(RegistryError::UnknownVersion {
                     tenant: tenant.to_owned(),
                     version: version.to_owned(),
-                }
+                })
             }
-            other => other,
-        })
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 
     /// Loads a version's model with its card.
@@ -272,8 +290,12 @@ impl Registry {
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RegistryError> {
-    let bytes = fs::read(path).map_err(io(path))?;
-    serde_json::from_slice(&bytes).map_err(|source| RegistryError::Json {
+    let text = fs::read_to_string(path).map_err(io(path))?;
+    parse_json(path, &text)
+}
+
+fn parse_json<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, RegistryError> {
+    serde_json::from_str(text).map_err(|source| RegistryError::Json {
         path: path.to_owned(),
         source,
     })

@@ -67,6 +67,13 @@ impl TenantAnswers {
             })
     }
 
+    /// Drops every answer, remembering a tenant-wide invalidation; how many went.
+    fn forget(&mut self) -> usize {
+        self.remember(Touched::Tenant);
+        self.by_partner.clear();
+        self.plans.drain().map(|(_, kept)| kept.len()).sum()
+    }
+
     fn remember(&mut self, touched: Touched) {
         self.sequence += 1;
         self.recent.push_back((self.sequence, touched));
@@ -126,10 +133,7 @@ impl RecommendationCache {
     /// its catalog).
     pub fn invalidate(&self, tenant: &str) {
         if let Ok(mut inner) = self.inner.write() {
-            let answers = inner.tenants.entry(tenant.to_owned()).or_default();
-            answers.remember(Touched::Tenant);
-            let dropped: usize = answers.plans.drain().map(|(_, kept)| kept.len()).sum();
-            answers.by_partner.clear();
+            let dropped = inner.tenants.entry(tenant.to_owned()).or_default().forget();
             inner.stored = inner.stored.saturating_sub(dropped);
         }
     }
@@ -137,12 +141,11 @@ impl RecommendationCache {
     /// Something every answer may depend on changed unseen (a replica missed the others'
     /// notices): every tenant's answers go.
     pub fn invalidate_all(&self) {
-        let tenants: Vec<String> = match self.inner.read() {
-            Ok(inner) => inner.tenants.keys().cloned().collect(),
-            Err(_) => return,
-        };
-        for tenant in tenants {
-            self.invalidate(&tenant);
+        if let Ok(mut inner) = self.inner.write() {
+            inner.tenants.values_mut().for_each(|answers| {
+                answers.forget();
+            });
+            inner.stored = 0;
         }
     }
 

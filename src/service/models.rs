@@ -37,23 +37,17 @@ async fn publish(
     tenant: &str,
     version: &str,
 ) -> Result<(), ServiceError> {
-    let (files, card) = {
+    let files = {
         let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.to_owned());
-        blocking("reading a model version", move || {
-            let (card_bytes, model) = registry.files(&t, &v)?;
-            let card = registry.card(&t, &v)?;
-            Ok::<_, RegistryError>((
-                StoredModel {
-                    card: card_bytes,
-                    model,
-                },
-                card,
-            ))
-        })
-        .await??
+        blocking("reading a model version", move || registry.files(&t, &v)).await??
+    };
+    let created_at = files.card.created_at;
+    let stored = StoredModel {
+        card: files.card_json,
+        model: files.model_json,
     };
     store
-        .publish_model(tenant, version, card.created_at, &files)
+        .publish_model(tenant, version, created_at, &stored)
         .await?;
     Ok(())
 }
@@ -76,20 +70,16 @@ pub async fn activate(
     tenant: &str,
     version: &str,
 ) -> Result<(), ServiceError> {
-    if store.activate_model(tenant, version, Utc::now()).await? {
-        return sync_active(store, registry, tenant).await;
+    if !store.activate_model(tenant, version, Utc::now()).await? {
+        let here = {
+            let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.to_owned());
+            blocking("looking up a model version", move || registry.has(&t, &v)).await?
+        };
+        if !here {
+            return Err(unknown(tenant, version));
+        }
+        publish_and_activate(store, registry, tenant, version).await?;
     }
-    let here = {
-        let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.to_owned());
-        blocking("looking up a model version", move || {
-            crate::domain::Id::parse(&t).is_ok() && registry.has(&t, &v)
-        })
-        .await?
-    };
-    if !here {
-        return Err(unknown(tenant, version));
-    }
-    publish_and_activate(store, registry, tenant, version).await?;
     sync_active(store, registry, tenant).await
 }
 
@@ -118,21 +108,28 @@ pub async fn sync_active(
     if local.as_deref() == Some(version.as_str()) {
         return Ok(());
     }
-    let files = store.stored_model(tenant, &version).await?;
-    let (registry, t) = (registry.clone(), tenant.to_owned());
-    blocking("caching a model version", move || {
-        if !registry.has(&t, &version) {
-            let files = files.ok_or_else(|| RegistryError::UnknownVersion {
-                tenant: t.clone(),
-                version: version.clone(),
-            })?;
-            registry.save_files(&t, &version, &files.card, &files.model)?;
-        }
-        registry.activate(&t, &version)?;
-        tracing::info!(tenant = %t, version, "active model taken from the store");
-        Ok::<_, RegistryError>(())
+    let here = {
+        let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.clone());
+        blocking("looking up a model version", move || registry.has(&t, &v)).await?
+    };
+    if !here {
+        // Only a version this replica has not seen is read from the store.
+        let files = store
+            .stored_model(tenant, &version)
+            .await?
+            .ok_or_else(|| unknown(tenant, &version))?;
+        let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.clone());
+        blocking("caching a model version", move || {
+            registry.save_files(&t, &v, files.card.as_bytes(), files.model.as_bytes())
+        })
+        .await??;
+    }
+    let (registry, t, v) = (registry.clone(), tenant.to_owned(), version.clone());
+    blocking("activating a model version here", move || {
+        registry.activate(&t, &v)
     })
     .await??;
+    tracing::info!(tenant, version, "active model taken from the store");
     Ok(())
 }
 
@@ -168,13 +165,13 @@ pub async fn list(
     Ok((store.active_model_version(tenant).await?, cards))
 }
 
-fn parse_cards(raw: Vec<Vec<u8>>) -> Result<Vec<ModelCard>, ServiceError> {
+fn parse_cards(raw: Vec<String>) -> Result<Vec<ModelCard>, ServiceError> {
     raw.iter()
-        .map(|bytes| {
-            serde_json::from_slice(bytes).map_err(|e| {
+        .map(|text| {
+            serde_json::from_str(text).map_err(|e| {
                 ServiceError::Store(StoreError::Corrupt {
                     what: "model card",
-                    value: String::from_utf8_lossy(bytes).chars().take(80).collect(),
+                    value: text.chars().take(80).collect(),
                     why: e.to_string(),
                 })
             })

@@ -14,6 +14,7 @@ use sqlx::postgres::PgListener;
 use sqlx::AnyConnection;
 
 use super::{Backend, Store, StoreError};
+use crate::domain::Dataset;
 
 /// The channel every replica listens on.
 pub const CHANNEL: &str = "nextbest_changes";
@@ -143,6 +144,25 @@ impl Store {
             .await
             .map_err(|e| StoreError::Query("telling the replicas of a change", e))?;
         Ok(())
+    }
+
+    /// Tells the other replicas what a write of `data` touched (on PostgreSQL; a no-op on
+    /// SQLite): its partners, or the tenant when it changed the catalog.
+    pub(super) async fn notify_written(
+        &self,
+        conn: &mut AnyConnection,
+        tenant: &str,
+        data: &Dataset,
+    ) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let change = if data.actions.is_empty() {
+            Change::partners(tenant, self.partners_touched_on(conn, tenant, data).await?)
+        } else {
+            Change::tenant(tenant)
+        };
+        self.notify_in(conn, &change).await
     }
 
     /// A subscription to the changes replicas commit; `None` on SQLite, which has no other

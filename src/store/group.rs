@@ -12,8 +12,8 @@
 //! one that gets it while its rows are still queued leads, taking everything queued into
 //! one transaction, each request's rows under a savepoint of their own, so a refused row
 //! (a key result moving plans, say) fails only its own request. Each request is answered
-//! after the group's `COMMIT` returns (synced: SQLite's `synchronous=FULL`, PostgreSQL's
-//! `synchronous_commit`), or with the error that ended the group. The group is committed
+//! after the group's `COMMIT` returns (synced: SQLite's `synchronous=FULL`), or with the
+//! error that ended the group. The group is committed
 //! by a task of its own, so a leader whose client goes away does not cancel the others'.
 
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,12 @@ use std::sync::{Arc, Mutex};
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::oneshot;
 
-use super::{Backend, Change, Store, StoreError};
+use super::tx::WriteTx;
+use super::{Backend, Store, StoreError};
 use crate::domain::{Dataset, Id};
+
+/// Where a request's answer goes.
+type Reply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// One request's rows, waiting for a group.
 struct Pending {
@@ -30,7 +34,7 @@ struct Pending {
     tenant: String,
     data: Arc<Dataset>,
     complete: Vec<Id>,
-    reply: oneshot::Sender<Result<u64, StoreError>>,
+    reply: Reply,
 }
 
 /// The queue of rows waiting and the lock of the one group committing at a time.
@@ -122,54 +126,30 @@ impl Store {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|p| p.reply), e),
         };
-        let mut written: Vec<(oneshot::Sender<Result<u64, StoreError>>, u64)> = Vec::new();
-        let mut refused: Vec<(oneshot::Sender<Result<u64, StoreError>>, StoreError)> = Vec::new();
+        let mut written: Vec<(Reply, u64)> = Vec::new();
+        let mut refused: Vec<(Reply, StoreError)> = Vec::new();
         let mut batch = batch.into_iter();
-        while let Some(Pending {
-            id: _,
-            tenant,
-            data,
-            complete,
-            reply,
-        }) = batch.next()
-        {
-            if let Err(e) = statement(tx.conn(), "SAVEPOINT grouped").await {
-                let e = tx.failed(e);
-                let replies = written
-                    .into_iter()
-                    .map(|(r, _)| r)
-                    .chain(std::iter::once(reply))
-                    .chain(batch.map(|p| p.reply));
-                refused.into_iter().for_each(|(r, e)| send(r, Err(e)));
-                return fail_all(replies, e);
-            }
-            let rows = self
-                .grouped_rows(tx.conn(), &tenant, &data, &complete)
-                .await;
-            drop(data);
-            let closed = match &rows {
-                Ok(_) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
-                Err(_) => match statement(tx.conn(), "ROLLBACK TO SAVEPOINT grouped").await {
-                    Ok(()) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
-                    Err(e) => Err(e),
-                },
+        // A savepoint that cannot be taken, released or rolled back leaves the
+        // transaction unusable: then the whole group fails with that error.
+        let broken = loop {
+            let Some(pending) = batch.next() else {
+                break None;
             };
-            match (rows, closed) {
-                (Ok(removed), Ok(())) => written.push((reply, removed)),
-                (Err(e), Ok(())) => refused.push((reply, tx.failed(e))),
-                (_, Err(e)) => {
-                    let e = tx.failed(e);
-                    let replies = written
-                        .into_iter()
-                        .map(|(r, _)| r)
-                        .chain(std::iter::once(reply))
-                        .chain(batch.map(|p| p.reply));
-                    refused.into_iter().for_each(|(r, e)| send(r, Err(e)));
-                    return fail_all(replies, e);
-                }
+            match self.grouped_request(&mut tx, pending).await {
+                Ok((reply, Ok(removed))) => written.push((reply, removed)),
+                Ok((reply, Err(e))) => refused.push((reply, e)),
+                Err(broken) => break Some(broken),
             }
-        }
+        };
         refused.into_iter().for_each(|(r, e)| send(r, Err(e)));
+        if let Some((reply, e)) = broken {
+            let replies = written
+                .into_iter()
+                .map(|(r, _)| r)
+                .chain(std::iter::once(reply))
+                .chain(batch.map(|p| p.reply));
+            return fail_all(replies, e);
+        }
         if written.is_empty() {
             // Every request was refused: there is nothing to commit, and dropping the
             // transaction rolls it back.
@@ -187,38 +167,46 @@ impl Store {
         }
     }
 
-    /// One request's rows inside the group, and on PostgreSQL its notice to the replicas.
-    async fn grouped_rows(
+    /// One request's rows under a savepoint of their own: its outcome (a refusal rolls
+    /// back to the savepoint), or `Err` when the savepoint itself failed and the
+    /// transaction cannot go on.
+    async fn grouped_request(
         &self,
-        conn: &mut AnyConnection,
-        tenant: &str,
-        data: &Dataset,
-        complete: &[Id],
-    ) -> Result<u64, StoreError> {
-        let removed = self
-            .write_rows(conn, tenant, data, complete, &mut |_, _| {})
-            .await?;
-        self.notify_written(conn, tenant, data).await?;
-        Ok(removed)
-    }
-
-    /// Tells the other replicas what a write touched (on PostgreSQL; a no-op on SQLite):
-    /// its partners, or the tenant when it changed the catalog.
-    pub(super) async fn notify_written(
-        &self,
-        conn: &mut AnyConnection,
-        tenant: &str,
-        data: &Dataset,
-    ) -> Result<(), StoreError> {
-        if self.backend != Backend::Postgres {
-            return Ok(());
+        tx: &mut WriteTx,
+        pending: Pending,
+    ) -> Result<(Reply, Result<u64, StoreError>), (Reply, StoreError)> {
+        let Pending {
+            tenant,
+            data,
+            complete,
+            reply,
+            ..
+        } = pending;
+        if let Err(e) = statement(tx.conn(), "SAVEPOINT grouped").await {
+            return Err((reply, tx.failed(e)));
         }
-        let change = if data.actions.is_empty() {
-            Change::partners(tenant, self.partners_touched_on(conn, tenant, data).await?)
-        } else {
-            Change::tenant(tenant)
+        let mut rows = self
+            .write_rows(tx.conn(), &tenant, &data, &complete, &mut |_, _| {})
+            .await;
+        if rows.is_ok() {
+            rows = self
+                .notify_written(tx.conn(), &tenant, &data)
+                .await
+                .and(rows);
+        }
+        // The group let go of the rows before answering (the caller reclaims them).
+        drop(data);
+        let closed = match rows {
+            Ok(_) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
+            Err(_) => match statement(tx.conn(), "ROLLBACK TO SAVEPOINT grouped").await {
+                Ok(()) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
+                Err(e) => Err(e),
+            },
         };
-        self.notify_in(conn, &change).await
+        match closed {
+            Ok(()) => Ok((reply, rows.map_err(|e| tx.failed(e)))),
+            Err(e) => Err((reply, tx.failed(e))),
+        }
     }
 }
 
@@ -243,16 +231,13 @@ async fn statement(conn: &mut AnyConnection, sql: &'static str) -> Result<(), St
         .map_err(|e| StoreError::Query(WHAT, e))
 }
 
-fn send(reply: oneshot::Sender<Result<u64, StoreError>>, result: Result<u64, StoreError>) {
+fn send(reply: Reply, result: Result<u64, StoreError>) {
     // A request that went away takes no answer; its rows are committed or not all the same.
     let _ = reply.send(result);
 }
 
 /// Answers every request of a group that ended with `error`.
-fn fail_all(
-    replies: impl Iterator<Item = oneshot::Sender<Result<u64, StoreError>>>,
-    error: StoreError,
-) {
+fn fail_all(replies: impl Iterator<Item = Reply>, error: StoreError) {
     let shared = Arc::new(error);
     for reply in replies {
         send(reply, Err(StoreError::Shared(Arc::clone(&shared))));

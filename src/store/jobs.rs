@@ -103,10 +103,42 @@ fn job_row(row: Row) -> Result<JobRow, StoreError> {
     })
 }
 
+/// The job of `kind` running for `tenant`, if any.
+async fn running_job<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    tenant: &str,
+    kind: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar(
+        "SELECT job_id FROM jobs WHERE tenant_id = $1 AND kind = $2 AND status = 'running'",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .fetch_optional(executor)
+    .await
+    .map_err(|e| StoreError::Query("reading the running job", e))
+}
+
+/// Ends the tenant's running jobs whose heartbeat is older than `stale_before`.
+fn end_abandoned<'q>(
+    tenant: &'q str,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', stage = 'done', finished_at = $3, error = $4 \
+         WHERE tenant_id = $1 AND status = 'running' AND heartbeat_at < $2",
+    )
+    .bind(tenant)
+    .bind(timestamp(&stale_before))
+    .bind(timestamp(&now))
+    .bind(ABANDONED)
+}
+
 impl Store {
     /// Starts a job of `kind` for `tenant`: `Ok(Err(id))` names the job of that kind
     /// already running for it (on any replica). Jobs whose heartbeat is older than
-    /// `stale_before` are ended first.
+    /// `stale_before` are ended first, in the same transaction.
     pub async fn start_job(
         &self,
         tenant: &str,
@@ -116,16 +148,12 @@ impl Store {
         stale_before: DateTime<Utc>,
     ) -> Result<Result<JobRow, String>, StoreError> {
         const WHAT: &str = "starting a job";
-        self.end_abandoned_jobs(tenant, now, stale_before).await?;
         let mut tx = self.write_tx(WHAT).await?;
-        let running: Option<String> = sqlx::query_scalar(
-            "SELECT job_id FROM jobs WHERE tenant_id = $1 AND kind = $2 AND status = 'running'",
-        )
-        .bind(tenant)
-        .bind(kind)
-        .fetch_optional(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
+        tx.run(WHAT, end_abandoned(tenant, now, stale_before))
+            .await?;
+        let running = running_job(tx.conn(), tenant, kind)
+            .await
+            .map_err(|e| tx.failed(e))?;
         if let Some(running) = running {
             return Ok(Err(running));
         }
@@ -147,7 +175,7 @@ impl Store {
             drop(tx);
             if raced {
                 // Another replica started one between the check and the insert.
-                let running = self.running_job(tenant, kind).await?;
+                let running = running_job(&self.pool, tenant, kind).await?;
                 return Ok(Err(running.unwrap_or_default()));
             }
             return Err(self.failed(StoreError::Query(WHAT, e)));
@@ -167,39 +195,6 @@ impl Store {
         }))
     }
 
-    async fn running_job(&self, tenant: &str, kind: &str) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT job_id FROM jobs WHERE tenant_id = $1 AND kind = $2 AND status = 'running'",
-        )
-        .bind(tenant)
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| StoreError::Query("reading the running job", e))
-    }
-
-    async fn end_abandoned_jobs(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        const WHAT: &str = "ending abandoned jobs";
-        let mut tx = self.write_tx(WHAT).await?;
-        sqlx::query(
-            "UPDATE jobs SET status = 'failed', stage = 'done', finished_at = $3, error = $4 \
-             WHERE tenant_id = $1 AND status = 'running' AND heartbeat_at < $2",
-        )
-        .bind(tenant)
-        .bind(timestamp(&stale_before))
-        .bind(timestamp(&now))
-        .bind(ABANDONED)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await
-    }
-
     /// Records a running job's stage and renews its heartbeat.
     pub async fn job_heartbeat(
         &self,
@@ -207,18 +202,15 @@ impl Store {
         stage: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const WHAT: &str = "recording a job's progress";
-        let mut tx = self.write_tx(WHAT).await?;
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET stage = $2, heartbeat_at = $3 WHERE job_id = $1 AND status = 'running'",
         )
         .bind(job_id)
         .bind(stage)
-        .bind(timestamp(&now))
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await
+        .bind(timestamp(&now));
+        self.write_one("recording a job's progress", query)
+            .await
+            .map(|_| ())
     }
 
     /// Ends a job with its result or its error.
@@ -228,13 +220,11 @@ impl Store {
         outcome: &Result<serde_json::Value, String>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const WHAT: &str = "recording a job's end";
         let (status, result, error) = match outcome {
             Ok(result) => (JobStatus::Succeeded, Some(result.to_string()), None),
             Err(error) => (JobStatus::Failed, None, Some(error.clone())),
         };
-        let mut tx = self.write_tx(WHAT).await?;
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE jobs SET status = $2, stage = 'done', finished_at = $3, heartbeat_at = $3, \
              result = $4, error = $5 WHERE job_id = $1",
         )
@@ -242,11 +232,10 @@ impl Store {
         .bind(status.as_str())
         .bind(timestamp(&now))
         .bind(result)
-        .bind(error)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await
+        .bind(error);
+        self.write_one("recording a job's end", query)
+            .await
+            .map(|_| ())
     }
 
     /// The tenant's job (another tenant's job does not exist). A running job whose
@@ -272,7 +261,11 @@ impl Store {
         let job = read().await?;
         match &job {
             Some(j) if j.status == JobStatus::Running && j.heartbeat_at < stale_before => {
-                self.end_abandoned_jobs(tenant, now, stale_before).await?;
+                self.write_one(
+                    "ending abandoned jobs",
+                    end_abandoned(tenant, now, stale_before),
+                )
+                .await?;
                 read().await
             }
             _ => Ok(job),

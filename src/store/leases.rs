@@ -17,9 +17,7 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        const WHAT: &str = "taking a lease";
-        let mut tx = self.write_tx(WHAT).await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO leases (name, holder, until_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_at = excluded.until_at \
              WHERE leases.holder = excluded.holder OR leases.until_at <= $4",
@@ -27,25 +25,16 @@ impl Store {
         .bind(name)
         .bind(self.replica_id.as_ref())
         .bind(timestamp(&until))
-        .bind(timestamp(&now))
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await?;
-        Ok(done.rows_affected() > 0)
+        .bind(timestamp(&now));
+        Ok(self.write_one("taking a lease", query).await? > 0)
     }
 
     /// Gives up the lease `name` if this replica holds it (on shutdown), so another takes
     /// over at once rather than when it lapses.
     pub async fn release_lease(&self, name: &str) -> Result<(), StoreError> {
-        const WHAT: &str = "releasing a lease";
-        let mut tx = self.write_tx(WHAT).await?;
-        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+        let query = sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)
-            .bind(self.replica_id.as_ref())
-            .execute(tx.conn())
-            .await
-            .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await
+            .bind(self.replica_id.as_ref());
+        self.write_one("releasing a lease", query).await.map(|_| ())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
 
-use super::rows::{placeholders, IN_LIST_MAX};
+use super::rows::select_in;
 use super::{Store, StoreError};
 use crate::domain::{Dataset, Id, Plan};
 
@@ -89,14 +89,16 @@ impl Store {
             .collect();
         let plans: Vec<String> = plans.into_iter().collect();
         partners.extend(
-            ids_in(
+            select_in::<(String,), _>(
                 conn,
                 "finding the partners of written plans",
                 "SELECT DISTINCT partner_id FROM plans WHERE tenant_id = $1 AND plan_id IN",
                 tenant,
                 &plans,
             )
-            .await?,
+            .await?
+            .into_iter()
+            .map(|(p,)| p),
         );
         let krs: Vec<String> = data
             .kr_progress
@@ -106,7 +108,7 @@ impl Store {
             .into_iter()
             .collect();
         partners.extend(
-            ids_in(
+            select_in::<(String,), _>(
                 conn,
                 "finding the partners of written progress",
                 "SELECT DISTINCT p.partner_id FROM key_results k JOIN plans p \
@@ -115,38 +117,13 @@ impl Store {
                 tenant,
                 &krs,
             )
-            .await?,
+            .await?
+            .into_iter()
+            .map(|(p,)| p),
         );
         Ok(partners.into_iter().collect())
     }
-}
 
-/// `select` (ending in `IN`) for `ids`, in chunks the database takes, as one list.
-async fn ids_in(
-    conn: &mut AnyConnection,
-    what: &'static str,
-    select: &str,
-    tenant: &str,
-    ids: &[String],
-) -> Result<Vec<String>, StoreError> {
-    let mut found = Vec::new();
-    for chunk in ids.chunks(IN_LIST_MAX) {
-        let sql = format!("{select} ({})", placeholders(2, chunk.len()));
-        let mut query = sqlx::query_scalar::<_, String>(&sql).bind(tenant.to_owned());
-        for id in chunk {
-            query = query.bind(id.clone());
-        }
-        found.extend(
-            query
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(|e| StoreError::Query(what, e))?,
-        );
-    }
-    Ok(found)
-}
-
-impl Store {
     /// A trivial query, for readiness: the pool can hand out a connection that answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM partners WHERE tenant_id = ''")

@@ -7,19 +7,11 @@ use chrono::{DateTime, Utc};
 use super::rows::timestamp;
 use super::{Store, StoreError};
 
-/// A stored version's two files.
+/// A stored version's two files (both JSON, so text).
 #[derive(Debug, Clone)]
 pub struct StoredModel {
-    pub card: Vec<u8>,
-    pub model: Vec<u8>,
-}
-
-fn text(what: &'static str, bytes: &[u8]) -> Result<String, StoreError> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| StoreError::Corrupt {
-        what,
-        value: String::new(),
-        why: e.to_string(),
-    })
+    pub card: String,
+    pub model: String,
 }
 
 impl Store {
@@ -31,25 +23,18 @@ impl Store {
         created_at: DateTime<Utc>,
         files: &StoredModel,
     ) -> Result<(), StoreError> {
-        const WHAT: &str = "storing a model version";
-        let (card, model) = (
-            text("model card", &files.card)?,
-            text("model", &files.model)?,
-        );
-        let mut tx = self.write_tx(WHAT).await?;
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO model_versions (tenant_id, version, created_at, card, model) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, version) DO NOTHING",
         )
         .bind(tenant)
         .bind(version)
         .bind(timestamp(&created_at))
-        .bind(card)
-        .bind(model)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        tx.commit(WHAT).await
+        .bind(files.card.as_str())
+        .bind(files.model.as_str());
+        self.write_one("storing a model version", query)
+            .await
+            .map(|_| ())
     }
 
     /// Makes a stored version the tenant's active one; `false` (nothing changed) when the
@@ -62,7 +47,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         const WHAT: &str = "activating a model version";
         let mut tx = self.write_tx(WHAT).await?;
-        let done = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO active_models (tenant_id, version, activated_at) \
              SELECT tenant_id, version, $3 FROM model_versions \
              WHERE tenant_id = $1 AND version = $2 \
@@ -71,17 +56,15 @@ impl Store {
         )
         .bind(tenant)
         .bind(version)
-        .bind(timestamp(&now))
-        .execute(tx.conn())
-        .await
-        .map_err(|e| tx.failed(StoreError::Query(WHAT, e)))?;
-        if done.rows_affected() > 0 {
+        .bind(timestamp(&now));
+        let activated = tx.run(WHAT, query).await? > 0;
+        if activated {
             self.notify_in(tx.conn(), &super::Change::model(tenant))
                 .await
                 .map_err(|e| tx.failed(e))?;
         }
         tx.commit(WHAT).await?;
-        Ok(done.rows_affected() > 0)
+        Ok(activated)
     }
 
     /// The tenant's active version as stored, if it has one.
@@ -107,22 +90,18 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| StoreError::Query("reading a model version", e))?;
-        Ok(row.map(|(card, model)| StoredModel {
-            card: card.into_bytes(),
-            model: model.into_bytes(),
-        }))
+        Ok(row.map(|(card, model)| StoredModel { card, model }))
     }
 
     /// The cards of the versions stored for a tenant, oldest first (JSON, as the registry
     /// wrote them).
-    pub async fn model_cards(&self, tenant: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let cards: Vec<String> = sqlx::query_scalar(
+    pub async fn model_cards(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
             "SELECT card FROM model_versions WHERE tenant_id = $1 ORDER BY created_at, version",
         )
         .bind(tenant)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| StoreError::Query("listing model versions", e))?;
-        Ok(cards.into_iter().map(String::into_bytes).collect())
+        .map_err(|e| StoreError::Query("listing model versions", e))
     }
 }

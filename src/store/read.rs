@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::rows::{parse, parse_date, placeholders, IN_LIST_MAX};
+use super::rows::{parse, parse_date, select_in};
 use super::{Store, StoreError};
 use crate::domain::catalog::ActionSource;
 use crate::domain::Dataset;
@@ -379,24 +379,13 @@ impl Store {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mut found = Vec::new();
-        for chunk in ids.chunks(IN_LIST_MAX) {
-            let sql = format!(
-                "SELECT {select} FROM {table} WHERE tenant_id = $1 AND {column} IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query_as::<_, T>(&sql).bind(tenant.to_owned());
-            for id in chunk {
-                query = query.bind((*id).to_owned());
-            }
-            found.extend(
-                query
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(query_err("reading known ids"))?,
-            );
-        }
-        Ok(found)
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err("reading known ids"))?;
+        let select = format!("SELECT {select} FROM {table} WHERE tenant_id = $1 AND {column} IN");
+        select_in(&mut conn, "reading known ids", &select, tenant, &ids).await
     }
 
     /// The tenants that hold any partner, for `nextbest stats` without `--tenant`.

@@ -233,6 +233,36 @@ pub(crate) const IN_LIST_MAX: usize = 500;
 
 /// `$first, $first+1, ...`: `n` numbered placeholders for an `IN (...)` list, the style
 /// every hand-written query here uses on both back ends.
+/// The rows `select` (a query ending in `IN`, whose `$1` is the tenant) finds for `ids`,
+/// in `IN` lists of at most [`IN_LIST_MAX`] ids, as one list.
+pub(super) async fn select_in<T, S>(
+    conn: &mut sqlx::AnyConnection,
+    what: &'static str,
+    select: &str,
+    tenant: &str,
+    ids: &[S],
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    S: AsRef<str>,
+{
+    let mut found = Vec::new();
+    for chunk in ids.chunks(IN_LIST_MAX) {
+        let sql = format!("{select} ({})", placeholders(2, chunk.len()));
+        let mut query = sqlx::query_as::<_, T>(&sql).bind(tenant.to_owned());
+        for id in chunk {
+            query = query.bind(id.as_ref().to_owned());
+        }
+        found.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| StoreError::Query(what, e))?,
+        );
+    }
+    Ok(found)
+}
+
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))

@@ -11,7 +11,9 @@
 //! instead of returning it to the pool: closing rolls back whatever was open, and the pool
 //! opens a fresh one.
 
+use sqlx::any::AnyArguments;
 use sqlx::pool::PoolConnection;
+use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Executor};
 
 use super::{Backend, Store, StoreError};
@@ -50,7 +52,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One statement in a write transaction of its own, committed (and synced) before
+    /// `Ok`: the rows it affected.
+    pub(crate) async fn write_one<'q>(
+        &self,
+        what: &'static str,
+        query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write_tx(what).await?;
+        let affected = tx.run(what, query).await?;
+        tx.commit(what).await?;
+        Ok(affected)
+    }
+}
+
 impl WriteTx {
+    /// Runs one statement inside the transaction: the rows it affected, or its error,
+    /// recorded as a storage fault when it is one.
+    pub(crate) async fn run<'q>(
+        &mut self,
+        what: &'static str,
+        query: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Result<u64, StoreError> {
+        match query.execute(&mut *self.conn).await {
+            Ok(done) => Ok(done.rows_affected()),
+            Err(e) => Err(self.failed(StoreError::Query(what, e))),
+        }
+    }
+
     /// The transaction's connection, for the statements inside it.
     pub(crate) fn conn(&mut self) -> &mut AnyConnection {
         &mut self.conn

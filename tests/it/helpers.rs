@@ -131,15 +131,26 @@ pub async fn imported_world_with(
     params: &SynthParams,
     edit: impl FnOnce(&mut World),
 ) -> (Backend, TempDir) {
+    let db = sqlite(test).await;
+    let dir = import_world_into(&db, params, edit).await;
+    (db, dir)
+}
+
+/// A generated world, `edit`ed, written to a temp dir (kept for its truth files) and
+/// imported into `db`'s tenant, on either back end.
+pub async fn import_world_into(
+    db: &Backend,
+    params: &SynthParams,
+    edit: impl FnOnce(&mut World),
+) -> TempDir {
     let mut world = generate(params, &mut |_| {}).expect("generate");
     edit(&mut world);
     let dir = tempfile::tempdir().expect("temp dir");
     world.write(dir.path()).expect("write world");
-    let db = sqlite(test).await;
     db.import(dir.path(), &ImportOptions::default())
         .await
         .expect("import world");
-    (db, dir)
+    dir
 }
 
 /// An imported world, trained: the registry (under the returned temp dir) holds the

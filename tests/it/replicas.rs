@@ -12,12 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nextbest::api::auth;
-use nextbest::eval::synth::{generate, SynthParams};
-use nextbest::import::ImportOptions;
+use nextbest::eval::synth::SynthParams;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{postgres, qdrant_url, spawn_server};
+use crate::helpers::{import_world_into, postgres, qdrant_url, spawn_server};
 
 const AS_OF: &str = "2026-10-01";
 
@@ -128,12 +127,7 @@ async fn two_replicas_on_postgres_and_qdrant_answer_alike() {
         truth_draws: 1,
         ..SynthParams::default()
     };
-    let world = generate(&params, &mut |_| {}).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    world.write(dir.path()).unwrap();
-    db.import(dir.path(), &ImportOptions::default())
-        .await
-        .unwrap();
+    let _world = import_world_into(&db, &params, |_| {}).await;
     let tenant = db.tenant.clone();
     let key = auth::create_key(&db.store, &tenant, auth::Scope::Admin, None)
         .await
