@@ -925,16 +925,10 @@ async fn resync_is_idempotent_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_is_idempotent_on_postgres() {
-    let url = std::env::var("NEXTBEST_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    if Store::open(&url).await.is_err() {
-        assert!(
-            !std::env::var("NEXTBEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1"),
-            "PostgreSQL is required but unreachable at {url}"
-        );
-        eprintln!("skipped: PostgreSQL unreachable at {url}");
+    let Some(db) = crate::helpers::postgres("resync").await else {
         return;
-    }
+    };
+    let url = db.url.clone();
     // PostgreSQL is shared between runs: a tenant of its own.
     let tenant = format!("api-{}", uuid::Uuid::new_v4().simple());
     let server = Server(

@@ -61,14 +61,86 @@ pub async fn sqlite(test: &str) -> Backend {
     }
 }
 
-/// The PostgreSQL store at `NEXTBEST_TEST_DATABASE_URL` (default: the CI machine's
-/// `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached the test is
-/// skipped with a notice, unless `NEXTBEST_REQUIRE_POSTGRES=1` (as in CI) makes it fail.
+/// The PostgreSQL server's database named by `NEXTBEST_TEST_DATABASE_URL` (default: the
+/// CI machine's `postgres://postgres@127.0.0.1:5432/test`).
+fn postgres_base_url() -> String {
+    std::env::var("NEXTBEST_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database of this test run's own on the server of `NEXTBEST_TEST_DATABASE_URL`,
+/// created on first use: runs leave their tenants behind, and a server that had served
+/// hundreds of runs made every replica's start (which warms every tenant) and every
+/// tenant-wide query slower, run after run. Databases of earlier runs whose process has
+/// ended are dropped here. `Err` when the server cannot be reached.
+pub fn postgres_url() -> Result<String, String> {
+    static URL: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        // Called from async tests: the setup runs on a runtime of its own, on a thread of
+        // its own.
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(create_run_database(&postgres_base_url()))
+        })
+        .join()
+        .map_err(|_| "the database setup panicked".to_owned())?
+    })
+    .clone()
+}
+
+async fn create_run_database(base: &str) -> Result<String, String> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(base)
+        .await
+        .map_err(|e| format!("{base}: {e}"))?;
+    let ours: Vec<(String,)> = sqlx::query_as(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'nextbest\\_it\\_%' \
+         AND datname NOT IN (SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .map_err(|e| e.to_string())?;
+    for (name,) in ours {
+        // nextbest_it_{pid}_{secs}: only a database whose process has ended.
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = format!("nextbest_it_{}_{secs}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| format!("creating {name}: {e}"))?;
+    let (head, query) = match base.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (base, String::new()),
+    };
+    let server = head.rsplit_once('/').map_or(head, |(server, _)| server);
+    Ok(format!("{server}/{name}{query}"))
+}
+
+/// The PostgreSQL store in this run's database (see [`postgres_url`]). When the server
+/// cannot be reached the test is skipped with a notice, unless
+/// `NEXTBEST_REQUIRE_POSTGRES=1` (as in CI) makes it fail.
 pub async fn postgres(test: &str) -> Option<Backend> {
-    let url = std::env::var("NEXTBEST_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match Store::open(&url).await {
-        Ok(store) => Some(Backend {
+    let opened = match postgres_url() {
+        Ok(url) => Store::open(&url)
+            .await
+            .map_err(|e| format!("{e:?}"))
+            .map(|s| (s, url)),
+        Err(e) => Err(e),
+    };
+    match opened {
+        Ok((store, url)) => Some(Backend {
             name: "postgres",
             store,
             url,
@@ -76,7 +148,10 @@ pub async fn postgres(test: &str) -> Option<Backend> {
             _dir: None,
         }),
         Err(err) if std::env::var("NEXTBEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-            panic!("PostgreSQL is required but unreachable at {url}: {err:?}")
+            panic!(
+                "PostgreSQL is required but unreachable at {}: {err}",
+                postgres_base_url()
+            )
         }
         Err(err) => {
             eprintln!("skipping PostgreSQL for {test}: {err}");
@@ -172,6 +247,16 @@ pub async fn trained_world_with(
     edit: impl FnOnce(&mut World),
 ) -> TrainedWorld {
     let (db, world) = imported_world_with(test, params, edit).await;
+    train_world(db, world).await
+}
+
+/// A generated world imported into `db` (either back end) and trained.
+pub async fn trained_world_on(db: Backend, params: &SynthParams) -> TrainedWorld {
+    let world = import_world_into(&db, params, |_| {}).await;
+    train_world(db, world).await
+}
+
+async fn train_world(db: Backend, world: TempDir) -> TrainedWorld {
     let models = tempfile::tempdir().expect("temp dir");
     let registry = Registry::new(models.path());
     pipeline::train_tenant(
