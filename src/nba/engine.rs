@@ -146,6 +146,10 @@ pub struct Engine {
     peers: Option<Arc<Peers>>,
     /// Each similar-partner candidate's contrasts, computed once when peers are set.
     contrasts: std::collections::HashMap<String, Vec<(String, effect::Contrast)>>,
+    /// Each partner's nearest partners, most similar first, searched once per engine
+    /// (see [`Engine::with_neighbours`]) rather than per request: the search was most of
+    /// a recommendation's time.
+    neighbours: std::collections::HashMap<String, Box<[Id]>>,
     /// Catalog kinds the model never saw in training: their counterfactual has no
     /// support, so they get no model component (see [`OutcomeModel::has_seen`]).
     unseen: std::collections::HashSet<String>,
@@ -190,6 +194,7 @@ impl Engine {
             model_version: None,
             peers: None,
             contrasts: std::collections::HashMap::new(),
+            neighbours: std::collections::HashMap::new(),
             unseen: std::collections::HashSet::new(),
             unseen_prior_scale: 1.0,
             index: None,
@@ -233,6 +238,66 @@ impl Engine {
             .collect();
         self.peers = Some(peers);
         self.index = Some(index);
+        self
+    }
+
+    /// Searches every known partner's neighbours once, so that a recommendation only
+    /// looks them up. A partner whose profile vector is the one `previous` (the engine
+    /// this one replaces, on the same index) searched with keeps its neighbours: a reload
+    /// after writes searches again only for the partners the writes moved. The searches
+    /// run on the rayon pool; call it off the async runtime. A failed search leaves the
+    /// partner to be searched per request, as before.
+    pub fn with_neighbours(mut self, previous: Option<&Engine>) -> Self {
+        use rayon::prelude::*;
+        let (Some(peers), Some(index)) = (&self.peers, &self.index) else {
+            return self;
+        };
+        let previous = previous.and_then(|p| match (&p.peers, &p.index) {
+            (Some(old), Some(old_index))
+                if Arc::ptr_eq(old_index, index)
+                    && p.options.neighbours == self.options.neighbours =>
+            {
+                Some((old.as_ref(), &p.neighbours))
+            }
+            _ => None,
+        });
+        let ids: Vec<&str> = peers.closed_by_partner().map(|(id, _)| id).collect();
+        let started = std::time::Instant::now();
+        let found: Vec<(String, Box<[Id]>, bool)> = ids
+            .par_iter()
+            .filter_map(|&id| {
+                if let Some((old, kept)) = previous {
+                    if let Some(hits) = kept.get(id) {
+                        let same = old.vector(id) == peers.vector(id)
+                            && hits.iter().all(|h| peers.partner(h.as_str()).is_some());
+                        if same {
+                            return Some((id.to_owned(), hits.clone(), true));
+                        }
+                    }
+                }
+                let hits = peers
+                    .similar(
+                        index.as_ref(),
+                        &self.tenant,
+                        id,
+                        self.options.neighbours,
+                        &Filter::default(),
+                    )
+                    .ok()?;
+                let hits = hits.into_iter().map(|h| h.partner_id).collect();
+                Some((id.to_owned(), hits, false))
+            })
+            .collect();
+        let kept = found.iter().filter(|(_, _, kept)| *kept).count();
+        tracing::info!(
+            tenant = %self.tenant,
+            partners = found.len(),
+            kept,
+            searched = found.len() - kept,
+            ms = started.elapsed().as_millis() as u64,
+            "neighbours found"
+        );
+        self.neighbours = found.into_iter().map(|(id, hits, _)| (id, hits)).collect();
         self
     }
 
@@ -301,6 +366,13 @@ impl Engine {
             return Vec::new();
         };
         let partner = ctx.record.plan.partner_id.as_str();
+        if let Some(hits) = self.neighbours.get(partner) {
+            return hits
+                .iter()
+                .filter_map(|h| self.contrasts.get(h.as_str()))
+                .map(Vec::as_slice)
+                .collect();
+        }
         match peers.similar(
             index.as_ref(),
             &self.tenant,
