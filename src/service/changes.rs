@@ -25,23 +25,20 @@ impl Service {
         tokio::spawn(follow(weak));
     }
 
-    /// Applies one change committed by another replica.
-    fn changed(&self, change: &Change) {
+    /// Applies one change committed by another replica, as its own writes are applied.
+    async fn changed(&self, change: &Change) {
         match &change.changed {
             Changed::Partners { partners } => {
-                self.0.answers.invalidate_partners(&change.tenant, partners);
-                self.mark_stale(&change.tenant);
+                self.apply_written(&change.tenant, Some(partners)).await;
             }
-            Changed::Tenant => {
-                self.0.answers.invalidate(&change.tenant);
-                self.mark_stale(&change.tenant);
-            }
+            Changed::Tenant => self.apply_written(&change.tenant, None).await,
             Changed::Model => self.drop_engine(&change.tenant),
         }
     }
 
     /// Notices may have been missed: nothing held here can be trusted.
     fn forget_everything(&self) {
+        self.0.views.drop_all();
         self.0.answers.invalidate_all();
         if let Ok(mut engines) = self.0.engines.loaded.write() {
             engines.clear();
@@ -83,7 +80,7 @@ async fn follow(weak: Weak<Inner>) {
                 Ok(Some(change)) if change.origin == me => {}
                 Ok(Some(change)) => {
                     tracing::debug!(tenant = %change.tenant, ?change.changed, "a replica committed a change");
-                    service.changed(&change);
+                    service.changed(&change).await;
                 }
                 Ok(None) => {
                     tracing::warn!(

@@ -16,6 +16,7 @@ pub mod models;
 mod reclog;
 mod recommend;
 pub mod train;
+pub mod views;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -87,6 +88,8 @@ struct Inner {
     indexes: RwLock<std::collections::HashMap<usize, Arc<dyn VectorIndex>>>,
     engines: Engines,
     answers: RecommendationCache,
+    /// The plans the engine reads, in memory (see [`views`]).
+    views: views::Views,
     reclog: RecommendationLog,
     events: Arc<dyn ServiceEvents>,
 }
@@ -110,6 +113,7 @@ impl Service {
             indexes: RwLock::default(),
             engines: Engines::default(),
             answers: RecommendationCache::default(),
+            views: views::Views::default(),
             events,
         }))
     }
@@ -275,6 +279,18 @@ impl Service {
         };
         let as_of = self.as_of(None);
         let engine = load_engine(&self.0.store, &self.0.registry, index, tenant, as_of).await?;
+        // The engine this one replaces keeps the neighbours of partners that did not move.
+        let previous = self
+            .0
+            .engines
+            .loaded
+            .read()
+            .ok()
+            .and_then(|engines| engines.get(tenant).map(|l| Arc::clone(&l.engine)));
+        let engine = blocking("finding every partner's neighbours", move || {
+            engine.with_neighbours(previous.as_deref())
+        })
+        .await?;
         let version = engine.model_version().unwrap_or("none");
         tracing::info!(
             tenant,
@@ -302,14 +318,32 @@ impl Service {
                 if let Err(e) = service.engine(&tenant).await {
                     tracing::warn!(tenant, error = %crate::report::Report(&e), "could not warm the engine");
                 }
+                let started = Instant::now();
+                match service.0.views.load_tenant(service.store(), &tenant).await {
+                    Ok(partners) => {
+                        let (_, bytes) = service.0.views.size(&tenant);
+                        tracing::info!(
+                            tenant,
+                            partners,
+                            mib = bytes / (1 << 20),
+                            ms = started.elapsed().as_millis() as u64,
+                            "plans held in memory"
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(tenant, error = %crate::report::Report(&e), "could not hold the tenant's plans in memory; they are read as asked for");
+                    }
+                }
             }
         });
     }
 
-    /// `data` was written for `tenant`: the answers it can change go (the plans of
-    /// every partner it touched; every answer when it changed the catalog, or when the
-    /// partners cannot be told), and the engine, whose similar-partner evidence the
-    /// write may move, reloads in the background once it is older than `engine_refresh`.
+    /// `data` was written for `tenant`: the partners it touched are read back into the
+    /// plans held in memory and their answers go (every held plan and answer of the
+    /// tenant when it changed the catalog, or when the partners cannot be told), and the
+    /// engine, whose similar-partner evidence the write may move, reloads in the
+    /// background once it is older than `engine_refresh`. Called before the write is
+    /// acknowledged, so the writer's next read sees it.
     pub async fn written(&self, tenant: &str, data: &Dataset) {
         let partners = if data.actions.is_empty() {
             match self.store().partners_touched(tenant, data).await {
@@ -322,11 +356,30 @@ impl Service {
         } else {
             None
         };
+        self.apply_written(tenant, partners.as_deref()).await;
+    }
+
+    /// A committed write touched `partners` of `tenant` (`None`: anything in it): their
+    /// views are read back first, then their answers go, so an answer computed after the
+    /// drop is computed from the write's rows. The engine's similar-partner evidence
+    /// reloads in the background.
+    async fn apply_written(&self, tenant: &str, partners: Option<&[String]>) {
         match partners {
-            Some(partners) => self.0.answers.invalidate_partners(tenant, &partners),
-            None => self.0.answers.invalidate(tenant),
+            Some(partners) => {
+                self.0.views.refresh(self.store(), tenant, partners).await;
+                self.0.answers.invalidate_partners(tenant, partners);
+            }
+            None => {
+                self.0.views.drop_tenant(tenant);
+                self.0.answers.invalidate(tenant);
+            }
         }
         self.mark_stale(tenant);
+    }
+
+    /// The plans held in memory, for the benchmark and the tests.
+    pub fn views(&self) -> &views::Views {
+        &self.0.views
     }
 
     /// The tenant's similar-partner evidence may have moved: its engine reloads in the

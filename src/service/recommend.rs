@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use super::{blocking, Service, ServiceError};
 use crate::domain::{Id, Partner};
 use crate::nba::peers::{Benchmark, Fit, SimilarPartner};
-use crate::nba::{self, context, Engine, PlanContext, PlannedAction, Recommendations, WhatIf};
+use crate::nba::{self, Engine, PlanContext, PlannedAction, Recommendations, WhatIf};
 use crate::vector::Filter;
 
 impl Service {
@@ -39,7 +39,11 @@ impl Service {
         let slot = cache.map(|c| (c, c.stamp(tenant)));
         let engine = self.engine(tenant).await?;
         let k = check_k(k, &engine)?;
-        let ctx = context::load(self.store(), tenant, id, as_of).await?;
+        let ctx = self
+            .0
+            .views
+            .context(self.store(), tenant, id, as_of)
+            .await?;
         let mut recs = recommend(engine, ctx, k).await?;
         let rows = nba::log_rows(tenant, std::slice::from_mut(&mut recs));
         self.reclog().push(tenant, rows).await;

@@ -603,6 +603,27 @@ impl Store {
         rows.iter().map(feedback).collect()
     }
 
+    /// Feedback on the recommendations of every plan of one partner, oldest first: the
+    /// in-memory view of a partner is read in one go.
+    pub async fn partner_feedback(
+        &self,
+        tenant: &str,
+        partner_id: &Id,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let rows = self
+            .fetch(
+                "reading a partner's feedback",
+                "SELECT f.* FROM feedback f JOIN plans p \
+                 ON p.tenant_id = f.tenant_id AND p.plan_id = f.plan_id \
+                 WHERE f.tenant_id = $1 AND p.partner_id = $2 \
+                 ORDER BY f.at, f.recommendation_id",
+                tenant,
+                &[partner_id.to_string()],
+            )
+            .await?;
+        rows.iter().map(feedback).collect()
+    }
+
     /// Feedback on one plan's recommendations, oldest first: the engine respects dismissals.
     pub async fn plan_feedback(
         &self,

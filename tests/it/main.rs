@@ -23,4 +23,5 @@ mod records;
 mod replicas;
 mod store;
 mod vector;
+mod views;
 mod web;
