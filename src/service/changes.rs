@@ -26,12 +26,10 @@ impl Service {
     }
 
     /// Applies one change committed by another replica, as its own writes are applied.
-    async fn changed(&self, change: &Change) {
+    fn changed(&self, change: &Change) {
         match &change.changed {
-            Changed::Partners { partners } => {
-                self.apply_written(&change.tenant, Some(partners)).await;
-            }
-            Changed::Tenant => self.apply_written(&change.tenant, None).await,
+            Changed::Partners { partners } => self.apply_written(&change.tenant, Some(partners)),
+            Changed::Tenant => self.apply_written(&change.tenant, None),
             Changed::Model => self.drop_engine(&change.tenant),
         }
     }
@@ -80,7 +78,7 @@ async fn follow(weak: Weak<Inner>) {
                 Ok(Some(change)) if change.origin == me => {}
                 Ok(Some(change)) => {
                     tracing::debug!(tenant = %change.tenant, ?change.changed, "a replica committed a change");
-                    service.changed(&change).await;
+                    service.changed(&change);
                 }
                 Ok(None) => {
                     tracing::warn!(

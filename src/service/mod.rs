@@ -89,7 +89,7 @@ struct Inner {
     engines: Engines,
     answers: RecommendationCache,
     /// The plans the engine reads, in memory (see [`views`]).
-    views: views::Views,
+    views: Arc<views::Views>,
     reclog: RecommendationLog,
     events: Arc<dyn ServiceEvents>,
 }
@@ -104,6 +104,8 @@ impl Service {
         options: ServiceOptions,
         events: Arc<dyn ServiceEvents>,
     ) -> Self {
+        let views = Arc::new(views::Views::default());
+        views.start(store.clone());
         Self(Arc::new(Inner {
             registry: Registry::new(&config.models_dir),
             reclog: RecommendationLog::start(store.clone()),
@@ -113,7 +115,7 @@ impl Service {
             indexes: RwLock::default(),
             engines: Engines::default(),
             answers: RecommendationCache::default(),
-            views: views::Views::default(),
+            views,
             events,
         }))
     }
@@ -338,8 +340,8 @@ impl Service {
         });
     }
 
-    /// `data` was written for `tenant`: the partners it touched are read back into the
-    /// plans held in memory and their answers go (every held plan and answer of the
+    /// `data` was written for `tenant`: the partners it touched are set aside in the
+    /// plans held in memory (and read back in the background), their answers go (every held plan and answer of the
     /// tenant when it changed the catalog, or when the partners cannot be told), and the
     /// engine, whose similar-partner evidence the write may move, reloads in the
     /// background once it is older than `engine_refresh`. Called before the write is
@@ -356,17 +358,17 @@ impl Service {
         } else {
             None
         };
-        self.apply_written(tenant, partners.as_deref()).await;
+        self.apply_written(tenant, partners.as_deref());
     }
 
     /// A committed write touched `partners` of `tenant` (`None`: anything in it): their
-    /// views are read back first, then their answers go, so an answer computed after the
-    /// drop is computed from the write's rows. The engine's similar-partner evidence
-    /// reloads in the background.
-    async fn apply_written(&self, tenant: &str, partners: Option<&[String]>) {
+    /// views are set aside first (read back in the background), then their answers go,
+    /// so an answer computed after the drop is computed from the write's rows. The
+    /// engine's similar-partner evidence reloads in the background.
+    fn apply_written(&self, tenant: &str, partners: Option<&[String]>) {
         match partners {
             Some(partners) => {
-                self.0.views.refresh(self.store(), tenant, partners).await;
+                self.0.views.mark_written(tenant, partners);
                 self.0.answers.invalidate_partners(tenant, partners);
             }
             None => {

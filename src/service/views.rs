@@ -1,23 +1,24 @@
 //! Each tenant's plans as the engine reads them, held in memory, so that an answer
-//! computed afresh (a cache miss, or the first request after a write) reads no SQL.
+//! computed afresh (a cache miss, or a request after a write) reads no SQL.
 //!
 //! A partner's view is what a recommendation for any of its plans needs: the partner's
 //! record, its open plans whole with their feedback, and when it last did each kind of
 //! action in each of its plans (cool-downs and prerequisites look across plans). Writes
-//! keep it current: after a write commits, the writing replica reads the partners it
-//! touched back from the store and replaces their views before it drops their cached
-//! answers, and the other replicas do the same when the write's notice arrives. So the
-//! SQL is paid by the write, once, not by every read that follows it.
+//! keep it current: once a write commits, the partners it touched are marked (their views
+//! set aside) before their cached answers are dropped and before the write is
+//! acknowledged, and a background task reads the marked partners back from the store in
+//! batches (six queries for up to 200 partners), so the SQL is paid once per batch of
+//! writes, not per write and not per read. Other replicas do the same when the write's
+//! notice arrives. A read that comes before the batch reads its partner itself, once.
 //!
-//! A view read earlier never replaces one read later: every load takes a number from one
-//! sequence before its first query, and a partner's (or a dropped tenant's) number only
-//! grows. A plan or partner the view does not hold (a tenant not warmed, a partner synced
-//! by another replica whose views were dropped) is read from the store on its first
-//! request, like before, and kept.
+//! A view read earlier never replaces one read (or marked) later: every read takes a
+//! number from one sequence before its first query, and a partner's (or a dropped
+//! tenant's) number only grows. A plan or partner not held (a tenant not warmed, a
+//! partner set aside) is read from the store on its first request and kept.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use chrono::NaiveDate;
 
@@ -33,6 +34,20 @@ pub struct Views {
     seq: AtomicU64,
     /// Loads numbered at or below this were started before everything was dropped.
     floor: AtomicU64,
+    /// Partners written since the background task last read them back, by tenant.
+    marked: Mutex<HashMap<String, HashSet<String>>>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// Partners read back per batch: the `IN` lists stay far below the bound parameters'
+/// limits.
+const BATCH: usize = 200;
+
+impl Drop for Views {
+    fn drop(&mut self) {
+        // The reader task ends when it finds the views gone.
+        self.wake.notify_one();
+    }
 }
 
 #[derive(Default)]
@@ -229,37 +244,52 @@ impl Views {
         self.seq.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Reads the partners a committed write touched back from the store and replaces
-    /// their views. A partner not held is only marked, so that a read of it that started
-    /// before the write cannot be kept; it is read on its next request. A partner that
-    /// cannot be read is left out the same way.
-    pub async fn refresh(&self, store: &Store, tenant: &str, partners: &[String]) {
+    /// Starts the task that reads written partners back, for as long as the views live.
+    /// Call inside a tokio runtime.
+    pub fn start(self: &Arc<Self>, store: Store) {
+        let (weak, wake) = (Arc::downgrade(self), Arc::clone(&self.wake));
+        tokio::spawn(read_back_marked(weak, wake, store));
+    }
+
+    /// A committed write touched `partners`: their views are set aside at once (a read
+    /// now goes to the store), and the background task reads them back.
+    pub fn mark_written(&self, tenant: &str, partners: &[String]) {
         for partner in partners {
+            self.leave_out(tenant, partner, self.next());
+        }
+        if let Ok(mut marked) = self.marked.lock() {
+            marked
+                .entry(tenant.to_owned())
+                .or_default()
+                .extend(partners.iter().cloned());
+        }
+        self.wake.notify_one();
+    }
+
+    fn take_marked(&self) -> HashMap<String, HashSet<String>> {
+        self.marked
+            .lock()
+            .map(|mut marked| std::mem::take(&mut *marked))
+            .unwrap_or_default()
+    }
+
+    /// Reads `partners` back from the store, in batches, and holds them.
+    async fn read_back(&self, store: &Store, tenant: &str, partners: Vec<String>) {
+        let ids: Vec<Id> = partners.iter().filter_map(|p| Id::parse(p).ok()).collect();
+        for batch in ids.chunks(BATCH) {
             let seq = self.next();
-            let held = match Id::parse(partner) {
-                Ok(id) if self.holds(tenant, partner) => id,
-                _ => {
-                    self.leave_out(tenant, partner, seq);
-                    continue;
+            match store.partners_whole(tenant, batch).await {
+                Ok((records, plans, feedback)) => {
+                    for view in partner_views(batch, records, plans, feedback) {
+                        self.install(tenant, seq, Arc::new(view));
+                    }
                 }
-            };
-            match read_partner(store, tenant, &held).await {
-                Ok(view) => self.install(tenant, seq, Arc::new(view)),
                 Err(e) => {
-                    tracing::warn!(tenant, partner, error = %crate::report::Report(&e), "could not read a written partner back; its view is dropped");
-                    self.leave_out(tenant, partner, seq);
+                    // Left aside: each is read on its next request.
+                    tracing::warn!(tenant, partners = batch.len(), error = %crate::report::Report(&e), "could not read written partners back");
                 }
             }
         }
-    }
-
-    fn holds(&self, tenant: &str, partner: &str) -> bool {
-        self.tenants.read().is_ok_and(|tenants| {
-            tenants
-                .get(tenant)
-                .and_then(|t| t.partners.get(partner))
-                .is_some_and(|slot| slot.view.is_some())
-        })
     }
 
     /// Reads every partner of `tenant` in three queries and holds them all.
@@ -269,36 +299,20 @@ impl Views {
     pub async fn load_tenant(&self, store: &Store, tenant: &str) -> Result<usize, StoreError> {
         let seq = self.next();
         let partners = store.partners(tenant).await?;
-        let records = store.plans(tenant, PlanFilter::default()).await?;
+        let plans = store.plans(tenant, PlanFilter::default()).await?;
         let feedback = store.feedback(tenant).await?;
-        let mut plans_of: HashMap<String, Vec<PlanRecord>> = HashMap::new();
-        let mut partner_of: HashMap<String, String> = HashMap::new();
-        for record in records {
-            let partner = record.plan.partner_id.to_string();
-            partner_of.insert(record.plan.plan_id.to_string(), partner.clone());
-            plans_of.entry(partner).or_default().push(record);
-        }
-        let mut feedback_of: HashMap<String, Vec<Feedback>> = HashMap::new();
-        for f in feedback {
-            if let Some(partner) = partner_of.get(f.plan_id.as_str()) {
-                feedback_of.entry(partner.clone()).or_default().push(f);
-            }
-        }
-        let mut records: HashMap<String, Partner> = partners
-            .into_iter()
-            .map(|p| (p.partner_id.to_string(), p))
+        let mut ids: Vec<Id> = partners.iter().map(|p| p.partner_id.clone()).collect();
+        let known: HashSet<&str> = ids.iter().map(Id::as_str).collect();
+        let orphans: HashSet<Id> = plans
+            .iter()
+            .map(|r| &r.plan.partner_id)
+            .filter(|p| !known.contains(p.as_str()))
+            .cloned()
             .collect();
-        let count = plans_of.len();
-        for (partner, plans) in plans_of {
-            let Some(id) = plans.first().map(|r| r.plan.partner_id.clone()) else {
-                continue;
-            };
-            let view = PartnerView::new(
-                id,
-                records.remove(&partner),
-                plans,
-                feedback_of.remove(&partner).unwrap_or_default(),
-            );
+        ids.extend(orphans);
+        let views = partner_views(&ids, partners, plans, feedback);
+        let count = views.len();
+        for view in views {
             self.install(tenant, seq, Arc::new(view));
         }
         Ok(count)
@@ -398,13 +412,75 @@ impl TenantView {
     }
 }
 
+/// The views of `ids` from their stored rows (any order; rows of other partners are
+/// ignored).
+fn partner_views(
+    ids: &[Id],
+    records: Vec<Partner>,
+    plans: Vec<PlanRecord>,
+    feedback: Vec<Feedback>,
+) -> Vec<PartnerView> {
+    let mut plans_of: HashMap<String, Vec<PlanRecord>> = HashMap::new();
+    let mut partner_of: HashMap<String, String> = HashMap::new();
+    for record in plans {
+        let partner = record.plan.partner_id.to_string();
+        partner_of.insert(record.plan.plan_id.to_string(), partner.clone());
+        plans_of.entry(partner).or_default().push(record);
+    }
+    let mut feedback_of: HashMap<String, Vec<Feedback>> = HashMap::new();
+    for f in feedback {
+        if let Some(partner) = partner_of.get(f.plan_id.as_str()) {
+            feedback_of.entry(partner.clone()).or_default().push(f);
+        }
+    }
+    let mut records: HashMap<String, Partner> = records
+        .into_iter()
+        .map(|p| (p.partner_id.to_string(), p))
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let key = id.as_str();
+            PartnerView::new(
+                id.clone(),
+                records.remove(key),
+                plans_of.remove(key).unwrap_or_default(),
+                feedback_of.remove(key).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 async fn read_partner(
     store: &Store,
     tenant: &str,
     partner: &Id,
 ) -> Result<PartnerView, StoreError> {
-    let record = store.partner(tenant, partner).await?;
-    let plans = store.partner_plans(tenant, partner).await?;
-    let feedback = store.partner_feedback(tenant, partner).await?;
-    Ok(PartnerView::new(partner.clone(), record, plans, feedback))
+    let (records, plans, feedback) = store
+        .partners_whole(tenant, std::slice::from_ref(partner))
+        .await?;
+    let mut views = partner_views(std::slice::from_ref(partner), records, plans, feedback);
+    Ok(views
+        .pop()
+        .unwrap_or_else(|| PartnerView::new(partner.clone(), None, Vec::new(), Vec::new())))
+}
+
+/// The background reader of written partners.
+async fn read_back_marked(weak: Weak<Views>, wake: Arc<tokio::sync::Notify>, store: Store) {
+    loop {
+        wake.notified().await;
+        let Some(views) = weak.upgrade() else {
+            return;
+        };
+        loop {
+            let marked = views.take_marked();
+            if marked.is_empty() {
+                break;
+            }
+            for (tenant, partners) in marked {
+                views
+                    .read_back(&store, &tenant, partners.into_iter().collect())
+                    .await;
+            }
+        }
+    }
 }
