@@ -105,7 +105,6 @@ impl Service {
         events: Arc<dyn ServiceEvents>,
     ) -> Self {
         let views = Arc::new(views::Views::default());
-        views.start(store.clone());
         Self(Arc::new(Inner {
             registry: Registry::new(&config.models_dir),
             reclog: RecommendationLog::start(store.clone()),
@@ -341,7 +340,7 @@ impl Service {
     }
 
     /// `data` was written for `tenant`: the partners it touched are set aside in the
-    /// plans held in memory (and read back in the background), their answers go (every held plan and answer of the
+    /// plans held in memory (read again on their next request), their answers go (every held plan and answer of the
     /// tenant when it changed the catalog, or when the partners cannot be told), and the
     /// engine, whose similar-partner evidence the write may move, reloads in the
     /// background once it is older than `engine_refresh`. Called before the write is
@@ -362,7 +361,7 @@ impl Service {
     }
 
     /// A committed write touched `partners` of `tenant` (`None`: anything in it): their
-    /// views are set aside first (read back in the background), then their answers go,
+    /// views are set aside first (read again on their next request), then their answers go,
     /// so an answer computed after the drop is computed from the write's rows. The
     /// engine's similar-partner evidence reloads in the background.
     fn apply_written(&self, tenant: &str, partners: Option<&[String]>) {

@@ -1,24 +1,26 @@
 //! Each tenant's plans as the engine reads them, held in memory, so that an answer
-//! computed afresh (a cache miss, or a request after a write) reads no SQL.
+//! computed afresh (a cache miss, an engine reload, a request for a plan whose partner
+//! nobody wrote since it was read) reads no SQL.
 //!
 //! A partner's view is what a recommendation for any of its plans needs: the partner's
 //! record, its open plans whole with their feedback, and when it last did each kind of
-//! action in each of its plans (cool-downs and prerequisites look across plans). Writes
-//! keep it current: once a write commits, the partners it touched are marked (their views
-//! set aside) before their cached answers are dropped and before the write is
-//! acknowledged, and a background task reads the marked partners back from the store in
-//! batches (what 5 ms of writes marked, six queries for up to 200 partners), so the SQL
-//! is paid once per batch of writes, not per write and not per read. Other replicas do the same when the write's
-//! notice arrives. A read that comes before the batch reads its partner itself, once.
+//! action in each of its plans (cool-downs and prerequisites look across plans). A write
+//! sets the partners it touched aside, before their cached answers are dropped and before
+//! it is acknowledged, and the next request for one of their plans reads the partner
+//! again (six queries), once however many writes came between; other replicas do the
+//! same when the write's notice arrives. Reading written partners back eagerly (per
+//! write, or in batches from a background task) was measured and cost writes more than it
+//! saved reads (see the README's "Under writes"); applying a write's rows to the views in
+//! memory, in commit order, is what would remove the read.
 //!
-//! A view read earlier never replaces one read (or marked) later: every read takes a
+//! A view read earlier never replaces one read (or set aside) later: every read takes a
 //! number from one sequence before its first query, and a partner's (or a dropped
 //! tenant's) number only grows. A plan or partner not held (a tenant not warmed, a
 //! partner set aside) is read from the store on its first request and kept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 
 use chrono::NaiveDate;
 
@@ -34,23 +36,6 @@ pub struct Views {
     seq: AtomicU64,
     /// Loads numbered at or below this were started before everything was dropped.
     floor: AtomicU64,
-    /// Partners written since the background task last read them back, by tenant.
-    marked: Mutex<HashMap<String, HashSet<String>>>,
-    wake: Arc<tokio::sync::Notify>,
-}
-
-/// Partners read back per batch: the `IN` lists stay far below the bound parameters'
-/// limits.
-const BATCH: usize = 200;
-
-/// How long the reader lets written partners gather before it reads them back.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
-
-impl Drop for Views {
-    fn drop(&mut self) {
-        // The reader task ends when it finds the views gone.
-        self.wake.notify_one();
-    }
 }
 
 #[derive(Default)]
@@ -263,51 +248,11 @@ impl Views {
         self.seq.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Starts the task that reads written partners back, for as long as the views live.
-    /// Call inside a tokio runtime.
-    pub fn start(self: &Arc<Self>, store: Store) {
-        let (weak, wake) = (Arc::downgrade(self), Arc::clone(&self.wake));
-        tokio::spawn(read_back_marked(weak, wake, store));
-    }
-
-    /// A committed write touched `partners`: their views are set aside at once (a read
-    /// now goes to the store), and the background task reads them back.
+    /// A committed write touched `partners`: their views are set aside, and the next
+    /// request for one of their plans reads the partner again (six queries), once.
     pub fn mark_written(&self, tenant: &str, partners: &[String]) {
         for partner in partners {
             self.leave_out(tenant, partner, self.next());
-        }
-        if let Ok(mut marked) = self.marked.lock() {
-            marked
-                .entry(tenant.to_owned())
-                .or_default()
-                .extend(partners.iter().cloned());
-        }
-        self.wake.notify_one();
-    }
-
-    fn take_marked(&self) -> HashMap<String, HashSet<String>> {
-        self.marked
-            .lock()
-            .map(|mut marked| std::mem::take(&mut *marked))
-            .unwrap_or_default()
-    }
-
-    /// Reads `partners` back from the store, in batches, and holds them.
-    async fn read_back(&self, store: &Store, tenant: &str, partners: Vec<String>) {
-        let ids: Vec<Id> = partners.iter().filter_map(|p| Id::parse(p).ok()).collect();
-        for batch in ids.chunks(BATCH) {
-            let seq = self.next();
-            match store.partners_whole(tenant, batch).await {
-                Ok((records, plans, feedback)) => {
-                    for view in partner_views(batch, records, plans, feedback) {
-                        self.install(tenant, seq, Arc::new(view));
-                    }
-                }
-                Err(e) => {
-                    // Left aside: each is read on its next request.
-                    tracing::warn!(tenant, partners = batch.len(), error = %crate::report::Report(&e), "could not read written partners back");
-                }
-            }
         }
     }
 
@@ -482,28 +427,4 @@ async fn read_partner(
     Ok(views
         .pop()
         .unwrap_or_else(|| PartnerView::new(partner.clone(), None, Vec::new(), Vec::new())))
-}
-
-/// The background reader of written partners.
-async fn read_back_marked(weak: Weak<Views>, wake: Arc<tokio::sync::Notify>, store: Store) {
-    loop {
-        wake.notified().await;
-        // A few milliseconds' worth of writes read back together: one write's batch of
-        // six queries per write cost more than the writes themselves.
-        tokio::time::sleep(GATHER).await;
-        let Some(views) = weak.upgrade() else {
-            return;
-        };
-        loop {
-            let marked = views.take_marked();
-            if marked.is_empty() {
-                break;
-            }
-            for (tenant, partners) in marked {
-                views
-                    .read_back(&store, &tenant, partners.into_iter().collect())
-                    .await;
-            }
-        }
-    }
 }
