@@ -121,6 +121,10 @@ request = function()
   local n = (i % #plans) + 1
   if i % $every == 0 then
     writes = writes + 1
+    -- The written plan walks the rotation on a stride of its own: with the reads' index,
+    -- every write fell on the same tenth (or hundredth) of the plans, which no read of
+    -- this thread ever asked for, so no answer was recomputed after a write.
+    n = ((writes * 7 + tid * 13) % #plans) + 1
     if $every == 1 or writes % 2 == 1 then
       local body = string.format('{"activity_id":"lt-%d-%d-%d","kind":"qbr","date":"2026-09-30","quantity":1}', tid, os.time(), writes)
       return wrk.format("POST", "/v1/plans/" .. plans[n] .. "/activities", headers, body)
