@@ -96,49 +96,8 @@ start_nextbest writes 18085
 cp "$WORK/cached.lua" "$WORK/hello.lua"
 wrk -t$THREADS -c$CONNECTIONS -d3s http://127.0.0.1:18081/ >/dev/null
 
-# A mix: every EVERY-th request a write (activity, then progress, in turn; EVERY=1: only
-# activities), the others next-best-actions, over the plans in rotation. Each wrk thread
-# numbers its writes apart, so every activity is a new row.
-mixed_lua() { # name every
-    local name=$1 every=$2 key
-    key=$(cat "$WORK/$name.key")
-    cat >"$WORK/$name-mixed$every.lua" <<LUA
-local plans, krs = {}, {}
-for line in io.lines("$WORK/$name.krs") do
-  local plan, kr = line:match("([^\t]+)\t([^\t]+)")
-  plans[#plans + 1] = plan
-  krs[#krs + 1] = kr
-end
-local counter = 0
-setup = function(thread)
-  counter = counter + 1
-  thread:set("tid", counter)
-end
-local i, writes = 0, 0
-local headers = { ["Authorization"] = "Bearer $key", ["Content-Type"] = "application/json" }
-request = function()
-  i = i + 1
-  local n = (i % #plans) + 1
-  if i % $every == 0 then
-    writes = writes + 1
-    -- The written plan walks the rotation on a stride of its own: with the reads' index,
-    -- every write fell on the same tenth (or hundredth) of the plans, which no read of
-    -- this thread ever asked for, so no answer was recomputed after a write.
-    n = ((writes * 7 + tid * 13) % #plans) + 1
-    if $every == 1 or writes % 2 == 1 then
-      local body = string.format('{"activity_id":"lt-%d-%d-%d","kind":"qbr","date":"2026-09-30","quantity":1}', tid, os.time(), writes)
-      return wrk.format("POST", "/v1/plans/" .. plans[n] .. "/activities", headers, body)
-    end
-    local body = string.format('{"kr_id":"%s","as_of":"2026-09-30","realized":%d}', krs[n], writes)
-    return wrk.format("POST", "/v1/bulk/kr_progress", headers, body)
-  end
-  return wrk.format("GET", "/v1/plans/" .. plans[n] .. "/next-best-actions?k=5", headers)
-end
-done = function(summary, latency, requests)
-  io.write(string.format("non-2xx: %d\n", summary.errors.status))
-end
-LUA
-}
+# The mixed workloads' wrk scripts (scripts/wrk_mixed.sh).
+. scripts/wrk_mixed.sh
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 measure() { # label pid wrk-args...
@@ -159,9 +118,9 @@ measure() { # label pid wrk-args...
 }
 
 HELLO=$(cat "$WORK/hello.pid")
-mixed_lua mixed100 100
-mixed_lua mixed10 10
-mixed_lua writes 1
+mixed_lua "$WORK/mixed100-mixed100.lua" "$WORK/mixed100.krs" "$(cat "$WORK/mixed100.key")" 100
+mixed_lua "$WORK/mixed10-mixed10.lua" "$WORK/mixed10.krs" "$(cat "$WORK/mixed10.key")" 10
+mixed_lua "$WORK/writes-mixed1.lua" "$WORK/writes.krs" "$(cat "$WORK/writes.key")" 1
 for ROUND in $(seq 1 "$ROUNDS"); do
     measure hello "$HELLO" http://127.0.0.1:18081/
     measure payload "$HELLO" http://127.0.0.1:18081/payload

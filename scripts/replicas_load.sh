@@ -69,42 +69,9 @@ for plan in open(plans).read().split():
     print(f"{plan}\t{json.load(urllib.request.urlopen(req))['key_results'][0]['kr_id']}")
 PY
 
-lua() { # file every (0: reads only)
-    cat >"$1" <<LUA
-local plans, krs = {}, {}
-for line in io.lines("$WORK/krs") do
-  local plan, kr = line:match("([^\t]+)\t([^\t]+)")
-  plans[#plans + 1] = plan
-  krs[#krs + 1] = kr
-end
-local counter = 0
-setup = function(thread)
-  counter = counter + 1
-  thread:set("tid", counter)
-end
-local i, writes = 0, 0
-local headers = { ["Authorization"] = "Bearer $KEY", ["Content-Type"] = "application/json" }
-request = function()
-  i = i + 1
-  local n = (i % #plans) + 1
-  if $2 > 0 and i % $2 == 0 then
-    writes = writes + 1
-    if writes % 2 == 1 then
-      local body = string.format('{"activity_id":"rl-%d-%d-%d","kind":"qbr","date":"2026-09-30","quantity":1}', tid, os.time(), writes)
-      return wrk.format("POST", "/v1/plans/" .. plans[n] .. "/activities", headers, body)
-    end
-    local body = string.format('{"kr_id":"%s","as_of":"2026-09-30","realized":%d}', krs[n], writes)
-    return wrk.format("POST", "/v1/bulk/kr_progress", headers, body)
-  end
-  return wrk.format("GET", "/v1/plans/" .. plans[n] .. "/next-best-actions?k=5", headers)
-end
-done = function(summary, latency, requests)
-  io.write(string.format("non-2xx: %d\n", summary.errors.status))
-end
-LUA
-}
-lua "$WORK/a.lua" 10
-lua "$WORK/b.lua" 0
+. scripts/wrk_mixed.sh
+mixed_lua "$WORK/a.lua" "$WORK/krs" "$KEY" 10
+mixed_lua "$WORK/b.lua" "$WORK/krs" "$KEY" 0
 # Warm both replicas: every plan answered once on each.
 wrk -t2 -c"$CONNECTIONS" -d3s -s "$WORK/b.lua" http://127.0.0.1:18090/ >/dev/null
 wrk -t2 -c"$CONNECTIONS" -d3s -s "$WORK/b.lua" http://127.0.0.1:18091/ >/dev/null
