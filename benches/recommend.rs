@@ -257,12 +257,10 @@ fn main() -> Result<(), BoxError> {
     let rss_before = resident_mib();
     let started = Instant::now();
     let held = runtime.block_on(views.load_tenant(&store, TENANT))?;
-    let (_, approx) = views.size(TENANT);
     println!(
-        "plans held in memory: {held} partners in {:.1} s, resident +{:.0} MiB (views' own estimate {:.0} MiB)",
+        "plans held in memory: {held} partners in {:.1} s, resident +{:.0} MiB",
         started.elapsed().as_secs_f64(),
         resident_mib() - rss_before,
-        approx as f64 / f64::from(1 << 20)
     );
     let mut miss_times = Vec::with_capacity(contexts.len());
     for ctx in &contexts {

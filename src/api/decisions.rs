@@ -153,7 +153,7 @@ pub async fn stateless(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::validation("plan", "the plan is missing"))?;
-    if !matches!(plan.status, PlanStatus::Active | PlanStatus::Draft) {
+    if !plan.status.is_open() {
         return Err(ApiError::new(
             Problem::PlanNotOpen,
             format!(

@@ -84,6 +84,14 @@ wire_enum!(FeedbackResponse {
     Accepted => "accepted", Dismissed => "dismissed", Completed => "completed", Snoozed => "snoozed",
 });
 
+impl PlanStatus {
+    /// Whether next best actions are given for a plan in this state: active and draft
+    /// plans can still be acted on, closed and cancelled ones cannot.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Active | Self::Draft)
+    }
+}
+
 impl JourneyStage {
     /// Short codes used by DOMAIN.md's catalog table (P, O, D, W, Dl, E, R).
     pub fn parse_code(code: &str) -> Option<Self> {

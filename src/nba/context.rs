@@ -58,7 +58,7 @@ pub async fn load(
         .plan(tenant, plan_id)
         .await?
         .ok_or_else(|| NbaError::UnknownPlan(plan_id.to_string()))?;
-    if !matches!(record.plan.status, PlanStatus::Active | PlanStatus::Draft) {
+    if !record.plan.status.is_open() {
         return Err(NbaError::PlanNotOpen {
             plan: plan_id.to_string(),
             status: record.plan.status.as_str(),

@@ -322,11 +322,9 @@ impl Service {
                 let started = Instant::now();
                 match service.0.views.load_tenant(service.store(), &tenant).await {
                     Ok(partners) => {
-                        let (_, bytes) = service.0.views.size(&tenant);
                         tracing::info!(
                             tenant,
                             partners,
-                            mib = bytes / (1 << 20),
                             ms = started.elapsed().as_millis() as u64,
                             "plans held in memory"
                         );

@@ -42,8 +42,8 @@ pub struct Views {
 struct TenantView {
     /// Loads numbered at or below this were started before the tenant was dropped.
     floor: u64,
-    /// Every plan of the partners held: its partner and status.
-    plans: HashMap<String, (String, PlanStatus)>,
+    /// Every plan of the partners held (or set aside): its partner.
+    plans: HashMap<String, String>,
     partners: HashMap<String, Slot>,
 }
 
@@ -91,7 +91,7 @@ impl PartnerView {
                 }
             }
             statuses.push((record.plan.plan_id.clone(), record.plan.status));
-            if is_open(record.plan.status) {
+            if record.plan.status.is_open() {
                 open.insert(record.plan.plan_id.to_string(), record);
             }
         }
@@ -124,7 +124,7 @@ impl PartnerView {
             .iter()
             .enumerate()
             .find(|(_, (id, _))| id.as_str() == plan_id)?;
-        if !is_open(*status) {
+        if !status.is_open() {
             return Some(Err(NbaError::PlanNotOpen {
                 plan: plan_id.to_owned(),
                 status: status.as_str(),
@@ -162,27 +162,6 @@ impl PartnerView {
             as_of,
         }))
     }
-
-    /// Roughly the bytes this view holds, for the memory figure of the documentation.
-    fn approx_bytes(&self) -> usize {
-        let activity = std::mem::size_of::<Activity>() + 48;
-        let open: usize = self
-            .open
-            .values()
-            .map(|r| {
-                r.activities.len() * activity
-                    + r.key_results.len() * 160
-                    + r.progress.len() * 96
-                    + 256
-            })
-            .sum();
-        let done: usize = self.done.values().map(|d| d.len() * 8 + 64).sum();
-        open + done + self.statuses.len() * 40 + 512
-    }
-}
-
-fn is_open(status: PlanStatus) -> bool {
-    matches!(status, PlanStatus::Active | PlanStatus::Draft)
 }
 
 impl Views {
@@ -225,7 +204,7 @@ impl Views {
 
     fn partner_of(&self, tenant: &str, plan_id: &str) -> Option<Id> {
         let tenants = self.tenants.read().ok()?;
-        let (partner, _) = tenants.get(tenant)?.plans.get(plan_id)?;
+        let partner = tenants.get(tenant)?.plans.get(plan_id)?;
         Id::parse(partner).ok()
     }
 
@@ -238,7 +217,7 @@ impl Views {
         let view = {
             let tenants = self.tenants.read().ok()?;
             let tenant = tenants.get(tenant)?;
-            let (partner, _) = tenant.plans.get(plan_id)?;
+            let partner = tenant.plans.get(plan_id)?;
             Arc::clone(tenant.partners.get(partner)?.view.as_ref()?)
         };
         view.context(plan_id, as_of)
@@ -302,9 +281,8 @@ impl Views {
             return;
         }
         held.forget_plans_of(&partner);
-        for (plan, status) in &view.statuses {
-            held.plans
-                .insert(plan.to_string(), (partner.clone(), *status));
+        for (plan, _) in &view.statuses {
+            held.plans.insert(plan.to_string(), partner.clone());
         }
         held.partners.insert(
             partner,
@@ -349,14 +327,12 @@ impl Views {
         }
     }
 
-    /// Partners held and roughly the bytes they take, for `tenant`.
-    pub fn size(&self, tenant: &str) -> (usize, usize) {
-        let Ok(tenants) = self.tenants.read() else {
-            return (0, 0);
-        };
-        tenants.get(tenant).map_or((0, 0), |held| {
-            let views = held.partners.values().filter_map(|s| s.view.as_ref());
-            views.fold((0, 0), |(n, bytes), v| (n + 1, bytes + v.approx_bytes()))
+    /// How many of `tenant`'s partners are held (not set aside).
+    pub fn held_partners(&self, tenant: &str) -> usize {
+        self.tenants.read().map_or(0, |tenants| {
+            tenants.get(tenant).map_or(0, |held| {
+                held.partners.values().filter(|s| s.view.is_some()).count()
+            })
         })
     }
 }
@@ -368,7 +344,7 @@ impl TenantView {
                 if self
                     .plans
                     .get(plan.as_str())
-                    .is_some_and(|(owner, _)| owner == partner)
+                    .is_some_and(|owner| owner == partner)
                 {
                     self.plans.remove(plan.as_str());
                 }
@@ -377,8 +353,8 @@ impl TenantView {
     }
 }
 
-/// The views of `ids` from their stored rows (any order; rows of other partners are
-/// ignored).
+/// The views of `ids` from a tenant's stored rows (any order; rows of other partners
+/// are ignored).
 fn partner_views(
     ids: &[Id],
     records: Vec<Partner>,
@@ -420,11 +396,8 @@ async fn read_partner(
     tenant: &str,
     partner: &Id,
 ) -> Result<PartnerView, StoreError> {
-    let (records, plans, feedback) = store
-        .partners_whole(tenant, std::slice::from_ref(partner))
-        .await?;
-    let mut views = partner_views(std::slice::from_ref(partner), records, plans, feedback);
-    Ok(views
-        .pop()
-        .unwrap_or_else(|| PartnerView::new(partner.clone(), None, Vec::new(), Vec::new())))
+    let record = store.partner(tenant, partner).await?;
+    let plans = store.partner_plans(tenant, partner).await?;
+    let feedback = store.partner_feedback(tenant, partner).await?;
+    Ok(PartnerView::new(partner.clone(), record, plans, feedback))
 }

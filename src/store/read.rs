@@ -36,8 +36,6 @@ pub struct PlanFilter<'a> {
     pub status: Option<PlanStatus>,
     pub partner_id: Option<&'a Id>,
     pub plan_id: Option<&'a Id>,
-    /// The plans of any of these partners (several partners' views read in one go).
-    pub partner_ids: Option<&'a [Id]>,
 }
 
 pub(super) fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -248,18 +246,6 @@ fn plan_conditions(filter: &PlanFilter<'_>) -> (String, Vec<String>) {
     }
     if let Some(plan) = filter.plan_id {
         add("plan_id", plan.to_string());
-    }
-    if let Some(partners) = filter.partner_ids {
-        if partners.is_empty() {
-            sql.push_str(" AND 1 = 0");
-        } else {
-            let first = binds.len() + 2;
-            let marks: Vec<String> = (first..first + partners.len())
-                .map(|i| format!("${i}"))
-                .collect();
-            sql.push_str(&format!(" AND p.partner_id IN ({})", marks.join(", ")));
-            binds.extend(partners.iter().map(ToString::to_string));
-        }
     }
     (sql, binds)
 }
@@ -617,66 +603,25 @@ impl Store {
         rows.iter().map(feedback).collect()
     }
 
-    /// Several partners' records, their plans and the feedback on those plans, in six
-    /// queries whatever their number: the in-memory views of the partners writes touched
-    /// are read back in batches.
-    pub async fn partners_whole(
+    /// Feedback on the recommendations of every plan of one partner, oldest first: a
+    /// partner's view in memory is read with its plans.
+    pub async fn partner_feedback(
         &self,
         tenant: &str,
-        partner_ids: &[Id],
-    ) -> Result<(Vec<Partner>, Vec<PlanRecord>, Vec<Feedback>), StoreError> {
-        if partner_ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let ids: Vec<String> = partner_ids.iter().map(ToString::to_string).collect();
-        let marks = |from: usize| -> String {
-            (from..from + ids.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let partners = self
+        partner_id: &Id,
+    ) -> Result<Vec<Feedback>, StoreError> {
+        let rows = self
             .fetch(
-                "reading partners",
-                &format!(
-                    "SELECT * FROM partners WHERE tenant_id = $1 AND partner_id IN ({}) \
-                     ORDER BY partner_id",
-                    marks(2)
-                ),
+                "reading a partner's feedback",
+                "SELECT f.* FROM feedback f JOIN plans p \
+                 ON p.tenant_id = f.tenant_id AND p.plan_id = f.plan_id \
+                 WHERE f.tenant_id = $1 AND p.partner_id = $2 \
+                 ORDER BY f.at, f.recommendation_id",
                 tenant,
-                &ids,
-            )
-            .await?
-            .iter()
-            .map(partner)
-            .collect::<Result<_, _>>()?;
-        let plans = self
-            .plans(
-                tenant,
-                PlanFilter {
-                    partner_ids: Some(partner_ids),
-                    ..PlanFilter::default()
-                },
+                &[partner_id.to_string()],
             )
             .await?;
-        let feedback = self
-            .fetch(
-                "reading partners' feedback",
-                &format!(
-                    "SELECT f.* FROM feedback f JOIN plans p \
-                     ON p.tenant_id = f.tenant_id AND p.plan_id = f.plan_id \
-                     WHERE f.tenant_id = $1 AND p.partner_id IN ({}) \
-                     ORDER BY f.at, f.recommendation_id",
-                    marks(2)
-                ),
-                tenant,
-                &ids,
-            )
-            .await?
-            .iter()
-            .map(feedback)
-            .collect::<Result<_, _>>()?;
-        Ok((partners, plans, feedback))
+        rows.iter().map(feedback).collect()
     }
 
     /// Feedback on one plan's recommendations, oldest first: the engine respects dismissals.

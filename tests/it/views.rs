@@ -168,14 +168,14 @@ async fn memory_answers_as_the_store_does(w: TrainedWorld) {
 /// Writes `data` as the API does: the partners it touched are set aside, and read again
 /// on their next request.
 async fn written(service: &Service, w: &TrainedWorld, data: &Dataset) {
-    let (held, _) = service.views().size(&w.db.tenant);
+    let held = service.views().held_partners(&w.db.tenant);
     w.db.store
         .write_dataset(&w.db.tenant, data, &mut |_, _| {})
         .await
         .unwrap();
     service.written(&w.db.tenant, data).await;
     assert!(
-        service.views().size(&w.db.tenant).0 < held,
+        service.views().held_partners(&w.db.tenant) < held,
         "the written partners are set aside"
     );
 }
