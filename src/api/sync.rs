@@ -108,7 +108,7 @@ async fn sync(
     .await?;
     state
         .service()
-        .written(&caller.tenant, &outcome.dataset)
+        .written(&caller.tenant, &outcome.dataset, outcome.observed)
         .await;
     tracing::info!(tenant = %caller.tenant, entity, rows = ?written(&outcome), "synced");
     Ok(outcome)

@@ -39,6 +39,9 @@ pub struct SyncOutcome {
     pub custom_kinds: Vec<String>,
     /// Rows refused; only ever non-empty with `skip_invalid`.
     pub rejected: Vec<Rejection>,
+    /// The store's commit observers took the rows as they committed (see
+    /// [`crate::store::CommitObserver`]).
+    pub observed: bool,
 }
 
 /// Reads and validates an NDJSON `body` of one `entity` (one JSON object a line, blank
@@ -99,7 +102,7 @@ pub async fn sync_records(
     .map_err(ImportError::Store)?;
     let outcome = read_records(entity, label, body, options, &known)?;
     let dataset = std::sync::Arc::new(outcome.dataset);
-    let key_results_removed = store
+    let committed = store
         .write_grouped(
             tenant,
             std::sync::Arc::clone(&dataset),
@@ -111,10 +114,11 @@ pub async fn sync_records(
     let dataset = std::sync::Arc::try_unwrap(dataset).unwrap_or_else(|shared| (*shared).clone());
     Ok(SyncOutcome {
         rows: dataset.counts().into_iter().collect(),
-        key_results_removed,
+        key_results_removed: committed.key_results_removed,
         dataset,
         custom_kinds: outcome.custom_kinds,
         rejected: outcome.rejected,
+        observed: committed.observed,
     })
 }
 

@@ -28,8 +28,10 @@ impl Service {
     /// Applies one change committed by another replica, as its own writes are applied.
     fn changed(&self, change: &Change) {
         match &change.changed {
-            Changed::Partners { partners } => self.apply_written(&change.tenant, Some(partners)),
-            Changed::Tenant => self.apply_written(&change.tenant, None),
+            Changed::Partners { partners } => {
+                self.0.set_aside(&change.tenant, Some(partners), None);
+            }
+            Changed::Tenant => self.0.set_aside(&change.tenant, None, None),
             Changed::Model => self.drop_engine(&change.tenant),
         }
     }

@@ -33,9 +33,10 @@ pub use train::{train_and_reindex, Indexed, Trained};
 
 use crate::config::Config;
 use crate::domain::Dataset;
+use crate::domain::{Id, Plan};
 use crate::model::Registry;
 use crate::nba::Engine;
-use crate::store::Store;
+use crate::store::{CommitObserver, Store};
 use crate::vector::{self, VectorIndex};
 use engines::{Engines, Loaded};
 
@@ -105,7 +106,7 @@ impl Service {
         events: Arc<dyn ServiceEvents>,
     ) -> Self {
         let views = Arc::new(views::Views::default());
-        Self(Arc::new(Inner {
+        let inner = Arc::new(Inner {
             registry: Registry::new(&config.models_dir),
             reclog: RecommendationLog::start(store.clone()),
             store,
@@ -116,7 +117,10 @@ impl Service {
             answers: RecommendationCache::default(),
             views,
             events,
-        }))
+        });
+        let observer: Arc<dyn CommitObserver> = Arc::clone(&inner) as _;
+        inner.store.observe_commits(Arc::downgrade(&observer));
+        Self(inner)
     }
 
     pub fn store(&self) -> &Store {
@@ -337,13 +341,17 @@ impl Service {
         });
     }
 
-    /// `data` was written for `tenant`: the partners it touched are set aside in the
-    /// plans held in memory (read again on their next request), their answers go (every held plan and answer of the
-    /// tenant when it changed the catalog, or when the partners cannot be told), and the
-    /// engine, whose similar-partner evidence the write may move, reloads in the
-    /// background once it is older than `engine_refresh`. Called before the write is
-    /// acknowledged, so the writer's next read sees it.
-    pub async fn written(&self, tenant: &str, data: &Dataset) {
+    /// `data` was written for `tenant` and is about to be acknowledged. A write the
+    /// views took as it committed (`observed`: SQLite's group commit) is done with.
+    /// Otherwise the partners it touched are found in the store and set aside in the
+    /// plans held in memory (read again on their next request), their answers go (every
+    /// held plan and answer of the tenant when it changed the catalog, or when the
+    /// partners cannot be told), and the engine, whose similar-partner evidence the write
+    /// may move, reloads in the background once it is older than `engine_refresh`.
+    pub async fn written(&self, tenant: &str, data: &Dataset, observed: bool) {
+        if observed {
+            return;
+        }
         let partners = if data.actions.is_empty() {
             match self.store().partners_touched(tenant, data).await {
                 Ok(partners) => Some(partners),
@@ -355,40 +363,13 @@ impl Service {
         } else {
             None
         };
-        self.apply_written(tenant, partners.as_deref());
-    }
-
-    /// A committed write touched `partners` of `tenant` (`None`: anything in it): their
-    /// views are set aside first (read again on their next request), then their answers go,
-    /// so an answer computed after the drop is computed from the write's rows. The
-    /// engine's similar-partner evidence reloads in the background.
-    fn apply_written(&self, tenant: &str, partners: Option<&[String]>) {
-        match partners {
-            Some(partners) => {
-                self.0.views.mark_written(tenant, partners);
-                self.0.answers.invalidate_partners(tenant, partners);
-            }
-            None => {
-                self.0.views.drop_tenant(tenant);
-                self.0.answers.invalidate(tenant);
-            }
-        }
-        self.mark_stale(tenant);
+        self.0
+            .set_aside(tenant, partners.as_deref(), Some(&data.plans));
     }
 
     /// The plans held in memory, for the benchmark and the tests.
     pub fn views(&self) -> &views::Views {
         &self.0.views
-    }
-
-    /// The tenant's similar-partner evidence may have moved: its engine reloads in the
-    /// background once older than `engine_refresh`.
-    fn mark_stale(&self, tenant: &str) {
-        if let Ok(mut engines) = self.0.engines.loaded.write() {
-            if let Some(loaded) = engines.get_mut(tenant) {
-                loaded.stale = true;
-            }
-        }
     }
 
     /// The tenant's model changed (trained or activated): the next request loads the
@@ -420,5 +401,56 @@ impl Service {
                 }
             }
         }
+    }
+}
+
+impl Inner {
+    /// A committed write touched `partners` of `tenant` (`None`: anything in it): their
+    /// views are set aside first (read again on their next request), then their answers
+    /// go, so an answer computed after the drop is computed from the write's rows. `plans`
+    /// are the write's plan rows, if known (another replica's notice does not carry them).
+    fn set_aside(&self, tenant: &str, partners: Option<&[String]>, plans: Option<&[Plan]>) {
+        match partners {
+            Some(partners) => {
+                self.views.mark_written(tenant, partners, plans);
+                self.answers.invalidate_partners(tenant, partners);
+            }
+            None => {
+                self.views.drop_tenant(tenant);
+                self.answers.invalidate(tenant);
+            }
+        }
+        self.mark_stale(tenant);
+    }
+
+    /// The tenant's similar-partner evidence may have moved: its engine reloads in the
+    /// background once older than `engine_refresh`.
+    fn mark_stale(&self, tenant: &str) {
+        if let Ok(mut engines) = self.engines.loaded.write() {
+            if let Some(loaded) = engines.get_mut(tenant) {
+                loaded.stale = true;
+            }
+        }
+    }
+}
+
+/// The views take each write as SQLite's group commits it, in commit order and before it
+/// is acknowledged, and drop the answers it can change: the next answer is computed
+/// from memory.
+impl CommitObserver for Inner {
+    fn committed(&self, tenant: &str, data: &Dataset, complete: &[Id]) -> bool {
+        if !data.actions.is_empty() {
+            // The catalog changed: `written` drops the tenant.
+            return false;
+        }
+        match self.views.apply(tenant, data, complete) {
+            views::Applied::Partners(partners) => {
+                self.answers.invalidate_partners(tenant, &partners);
+            }
+            views::Applied::Tenant => self.answers.invalidate(tenant),
+            views::Applied::Unknown => return false,
+        }
+        self.mark_stale(tenant);
+        true
     }
 }

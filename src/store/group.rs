@@ -15,6 +15,11 @@
 //! after the group's `COMMIT` returns (synced: SQLite's `synchronous=FULL`), or with the
 //! error that ended the group. The group is committed
 //! by a task of its own, so a leader whose client goes away does not cancel the others'.
+//!
+//! Once a group has committed, and before any of its requests is answered, each
+//! [`CommitObserver`] is told of its writes in commit order: what a process holds in
+//! memory of the rows (the service's views) is brought up to date from the rows
+//! themselves, in the order the database took them, without reading them back.
 
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +31,27 @@ use super::{Backend, Store, StoreError};
 use crate::domain::{Dataset, Id};
 
 /// Where a request's answer goes.
-type Reply = oneshot::Sender<Result<u64, StoreError>>;
+type Reply = oneshot::Sender<Result<Committed, StoreError>>;
+
+/// A grouped write, committed and synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Key results removed from the plans whose set was given complete.
+    pub key_results_removed: u64,
+    /// Every observer took the write's rows as it committed (see [`CommitObserver`]):
+    /// nothing the caller holds needs reading again.
+    pub observed: bool,
+}
+
+/// Told of each grouped write once it is committed, in commit order, before it is
+/// acknowledged; the service keeps its in-memory views with it. It runs while the next
+/// group waits, so it must be quick and must not block on I/O.
+pub trait CommitObserver: Send + Sync {
+    /// `data` was committed for `tenant`, the key results of `complete` given whole.
+    /// Returns whether the observer took it all; `false` leaves the caller to find out
+    /// what the write touched (as on a write that was not grouped).
+    fn committed(&self, tenant: &str, data: &Dataset, complete: &[Id]) -> bool;
+}
 
 /// One request's rows, waiting for a group.
 struct Pending {
@@ -45,6 +70,9 @@ pub(super) struct Group {
     groups: std::sync::atomic::AtomicU64,
     queue: Mutex<Vec<Pending>>,
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// Told of each committed write; an observer gone is skipped (and counts as not
+    /// having taken the write).
+    observers: std::sync::RwLock<Vec<std::sync::Weak<dyn CommitObserver>>>,
 }
 
 impl std::fmt::Debug for Group {
@@ -56,6 +84,30 @@ impl std::fmt::Debug for Group {
 const WHAT: &str = "committing a group of writes";
 
 impl Store {
+    /// Tells `observer` of every grouped write from now on (see [`CommitObserver`]).
+    /// Observers gone are forgotten here.
+    pub fn observe_commits(&self, observer: std::sync::Weak<dyn CommitObserver>) {
+        if let Ok(mut observers) = self.group.observers.write() {
+            observers.retain(|o| o.strong_count() > 0);
+            observers.push(observer);
+        }
+    }
+
+    /// Tells the observers of a committed write; `true` when there is one and every one
+    /// took it.
+    fn observed(&self, tenant: &str, data: &Dataset, complete: &[Id]) -> bool {
+        let Ok(observers) = self.group.observers.read() else {
+            return false;
+        };
+        let mut taken = !observers.is_empty();
+        for observer in observers.iter() {
+            taken &= observer
+                .upgrade()
+                .is_some_and(|o| o.committed(tenant, data, complete));
+        }
+        taken
+    }
+
     /// [`Self::write_dataset_replacing`] in a group with the writes that arrive at the
     /// same time: the same rows, the same checks, the same all-or-nothing for this
     /// request's rows, and `Ok` only once they are committed and synced.
@@ -68,14 +120,19 @@ impl Store {
         tenant: &str,
         data: Arc<Dataset>,
         complete: Vec<Id>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Committed, StoreError> {
         if self.backend == Backend::Postgres {
             // PostgreSQL commits concurrent transactions together by itself (one WAL flush
             // for the commits waiting on it), over as many connections as the pool has;
             // funnelling them through one transaction here made writes slower, not faster.
+            // Their commit order is not known here, so no observer is told.
             return self
                 .write_dataset_replacing(tenant, &data, &complete, &mut |_, _| {})
-                .await;
+                .await
+                .map(|key_results_removed| Committed {
+                    key_results_removed,
+                    observed: false,
+                });
         }
         let (reply, mut answered) = oneshot::channel();
         let id = self
@@ -126,7 +183,7 @@ impl Store {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|p| p.reply), e),
         };
-        let mut written: Vec<(Reply, u64)> = Vec::new();
+        let mut written: Vec<(Reply, u64, Written)> = Vec::new();
         let mut refused: Vec<(Reply, StoreError)> = Vec::new();
         let mut batch = batch.into_iter();
         // A savepoint that cannot be taken, released or rolled back leaves the
@@ -136,7 +193,7 @@ impl Store {
                 break None;
             };
             match self.grouped_request(&mut tx, pending).await {
-                Ok((reply, Ok(removed))) => written.push((reply, removed)),
+                Ok((reply, Ok((removed, rows)))) => written.push((reply, removed, rows)),
                 Ok((reply, Err(e))) => refused.push((reply, e)),
                 Err(broken) => break Some(broken),
             }
@@ -145,7 +202,7 @@ impl Store {
         if let Some((reply, e)) = broken {
             let replies = written
                 .into_iter()
-                .map(|(r, _)| r)
+                .map(|(r, _, _)| r)
                 .chain(std::iter::once(reply))
                 .chain(batch.map(|p| p.reply));
             return fail_all(replies, e);
@@ -161,20 +218,37 @@ impl Store {
                     .groups
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::trace!(size, written = written.len(), "group committed");
-                written.into_iter().for_each(|(r, n)| send(r, Ok(n)));
+                // Every observer is told of every write, in commit order, before any
+                // request is answered.
+                let observed: Vec<bool> = written
+                    .iter()
+                    .map(|(_, _, w)| self.observed(&w.tenant, &w.data, &w.complete))
+                    .collect();
+                for ((reply, removed, rows), observed) in written.into_iter().zip(observed) {
+                    // The group lets go of the rows before answering (the caller
+                    // reclaims them).
+                    drop(rows);
+                    send(
+                        reply,
+                        Ok(Committed {
+                            key_results_removed: removed,
+                            observed,
+                        }),
+                    );
+                }
             }
-            Err(e) => fail_all(written.into_iter().map(|(r, _)| r), e),
+            Err(e) => fail_all(written.into_iter().map(|(r, _, _)| r), e),
         }
     }
 
     /// One request's rows under a savepoint of their own: its outcome (a refusal rolls
-    /// back to the savepoint), or `Err` when the savepoint itself failed and the
-    /// transaction cannot go on.
+    /// back to the savepoint) with the rows written, kept for the observers, or `Err`
+    /// when the savepoint itself failed and the transaction cannot go on.
     async fn grouped_request(
         &self,
         tx: &mut WriteTx,
         pending: Pending,
-    ) -> Result<(Reply, Result<u64, StoreError>), (Reply, StoreError)> {
+    ) -> Result<(Reply, Result<(u64, Written), StoreError>), (Reply, StoreError)> {
         let Pending {
             tenant,
             data,
@@ -194,8 +268,6 @@ impl Store {
                 .await
                 .and(rows);
         }
-        // The group let go of the rows before answering (the caller reclaims them).
-        drop(data);
         let closed = match rows {
             Ok(_) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
             Err(_) => match statement(tx.conn(), "ROLLBACK TO SAVEPOINT grouped").await {
@@ -204,10 +276,30 @@ impl Store {
             },
         };
         match closed {
-            Ok(()) => Ok((reply, rows.map_err(|e| tx.failed(e)))),
+            Ok(()) => Ok((
+                reply,
+                rows.map(|removed| {
+                    (
+                        removed,
+                        Written {
+                            tenant,
+                            data,
+                            complete,
+                        },
+                    )
+                })
+                .map_err(|e| tx.failed(e)),
+            )),
             Err(e) => Err((reply, tx.failed(e))),
         }
     }
+}
+
+/// A request's rows, written in the group's transaction, for the observers.
+struct Written {
+    tenant: String,
+    data: Arc<Dataset>,
+    complete: Vec<Id>,
 }
 
 /// Takes a waiting request's rows out of the queue if it is dropped before they are taken.
@@ -231,7 +323,7 @@ async fn statement(conn: &mut AnyConnection, sql: &'static str) -> Result<(), St
         .map_err(|e| StoreError::Query(WHAT, e))
 }
 
-fn send(reply: Reply, result: Result<u64, StoreError>) {
+fn send(reply: Reply, result: Result<Committed, StoreError>) {
     // A request that went away takes no answer; its rows are committed or not all the same.
     let _ = reply.send(result);
 }

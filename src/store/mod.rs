@@ -34,6 +34,7 @@ pub use changes::{Change, ChangeListener, Changed};
 pub use digests::{
     ClaimedDelivery, Delivery, LastDelivered, NewDelivery, Subscription, DELIVERED, FAILED, PENDING,
 };
+pub use group::{CommitObserver, Committed};
 pub use health::Fault;
 pub use jobs::{JobRow, JobStatus};
 pub use keys::StoredKey;

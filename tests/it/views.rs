@@ -1,16 +1,23 @@
 //! The plans held in memory (`service::views`) give the engine what the store gives it:
-//! after writes of every kind (activities, dismissals, a closed plan, a new plan, a
-//! partner's record) the answer computed from memory is the answer computed from the
-//! store's rows, for every open plan, on SQLite and PostgreSQL.
+//! after writes of every kind (activities new and changed, progress, a plan's key results
+//! given whole, dismissals, a closed plan, a reopened one, a new plan, a partner's record,
+//! an activity moved out of a closed plan) the answer computed from memory is the answer
+//! computed from the store's rows, for every open plan, on SQLite and PostgreSQL. On
+//! SQLite the writes are taken by the views as they commit (no partner set aside, save
+//! where the rows alone cannot say what changed); on PostgreSQL their partners are set
+//! aside and read again.
 
 use chrono::{DateTime, NaiveDate};
+use std::sync::Arc;
+
 use nextbest::domain::{
-    Activity, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, PlanStatus,
+    Activity, ActivityStatus, Dataset, Feedback, FeedbackResponse, Id, KrProgress, PlanStatus,
     RelationshipStage,
 };
 use nextbest::eval::synth::SynthParams;
 use nextbest::nba::{context, NbaError};
 use nextbest::service::{Service, ServiceOptions, Unobserved};
+use nextbest::store::Backend;
 use serde_json::Value;
 
 use crate::helpers::{config_in, trained_world, TrainedWorld};
@@ -42,6 +49,17 @@ async fn compare_all(service: &Service, w: &TrainedWorld, when: &str) -> usize {
                 .await
                 .unwrap();
             let from_store = context::load(&w.db.store, tenant, plan, day).await.unwrap();
+            // The facts themselves, not only the answer the engine makes of them: the
+            // plan whole, the partner, the feedback, and when each kind was last done in
+            // the partner's other plans.
+            assert_eq!(held.record, from_store.record, "{when}: plan {plan} on {day}");
+            assert_eq!(held.partner, from_store.partner, "{when}: partner of {plan}");
+            assert_eq!(held.feedback, from_store.feedback, "{when}: feedback of {plan}");
+            assert_eq!(
+                last_done(&held),
+                last_done(&from_store),
+                "{when}: history of {plan} on {day}"
+            );
             let a: Value = serde_json::to_value(engine.recommend(&held, 8)).unwrap();
             let b: Value = serde_json::to_value(engine.recommend(&from_store, 8)).unwrap();
             assert_eq!(
@@ -51,6 +69,18 @@ async fn compare_all(service: &Service, w: &TrainedWorld, when: &str) -> usize {
         }
     }
     open.len()
+}
+
+/// Each kind's last date done in the partner's other plans, as of the context's day.
+fn last_done(ctx: &context::PlanContext) -> std::collections::BTreeMap<String, NaiveDate> {
+    let mut last = std::collections::BTreeMap::new();
+    for a in &ctx.history {
+        if a.status == ActivityStatus::Done && a.date <= ctx.as_of {
+            let date = last.entry(a.kind.clone()).or_insert(a.date);
+            *date = (*date).max(a.date);
+        }
+    }
+    last
 }
 
 async fn memory_answers_as_the_store_does(w: TrainedWorld) {
@@ -114,8 +144,53 @@ async fn memory_answers_as_the_store_does(w: TrainedWorld) {
         activities: vec![activity(1, "joint_business_plan"), activity(2, "qbr")],
         ..Dataset::default()
     };
-    written(&service, &w, &write).await;
+    written(&service, &w, &write, &[], Took::InMemory).await;
     compare_all(&service, &w, "after activities and a partner's record").await;
+
+    // One of them changed (done earlier, then only planned), progress on the first plan's
+    // key results, and the second plan's key results given whole: a new one in place of
+    // those it had.
+    let mut changed = activity(2, "qbr");
+    changed.date = as_of() - chrono::Days::new(60);
+    changed.status = ActivityStatus::Planned;
+    let first_record = &open[0].record;
+    let second_record = open
+        .iter()
+        .find(|c| c.record.plan.plan_id == second.plan_id)
+        .map(|c| &c.record)
+        .unwrap();
+    // A key result of its own in place of the plan's others.
+    let mut replacement = second_record.key_results[0].clone();
+    replacement.kr_id = id(&format!("{}-view-kr", second.plan_id));
+    replacement.target = replacement.target.map(|t| t * 2.0);
+    let write = Dataset {
+        activities: vec![changed],
+        kr_progress: first_record
+            .key_results
+            .iter()
+            .map(|k| KrProgress {
+                kr_id: k.kr_id.clone(),
+                as_of: as_of() - chrono::Days::new(3),
+                realized: k.target.unwrap_or(1.0) * 0.9,
+            })
+            .collect(),
+        key_results: vec![replacement],
+        ..Dataset::default()
+    };
+    written(
+        &service,
+        &w,
+        &write,
+        std::slice::from_ref(&second.plan_id),
+        Took::InMemory,
+    )
+    .await;
+    compare_all(
+        &service,
+        &w,
+        "after a changed activity, progress and key results",
+    )
+    .await;
 
     // A dismissal on the second plan, and the third plan closed.
     let kind = engine_top_kind(&service, &w, &second.plan_id).await;
@@ -133,7 +208,7 @@ async fn memory_answers_as_the_store_does(w: TrainedWorld) {
         }],
         ..Dataset::default()
     };
-    written(&service, &w, &write).await;
+    written(&service, &w, &write, &[], Took::InMemory).await;
     assert_ne!(
         engine_top_kind(&service, &w, &second.plan_id).await,
         kind,
@@ -157,27 +232,82 @@ async fn memory_answers_as_the_store_does(w: TrainedWorld) {
         plans: vec![new],
         ..Dataset::default()
     };
-    written(&service, &w, &write).await;
+    written(&service, &w, &write, &[], Took::InMemory).await;
     assert_eq!(compare_all(&service, &w, "after a new plan").await, plans);
+
+    // The closed plan reopened: the view kept none of its rows, so its partner is read.
+    let mut reopened = third.clone();
+    reopened.status = PlanStatus::Active;
+    let write = Dataset {
+        plans: vec![reopened],
+        ..Dataset::default()
+    };
+    written(&service, &w, &write, &[], Took::SetAside).await;
+    assert_eq!(
+        compare_all(&service, &w, "after a reopened plan").await,
+        plans + 1
+    );
+
+    // An activity of a closed plan moved to an open one: no view holds the old copy whole,
+    // so the tenant is read again.
+    let closed_plans = w.db.store.plans(&tenant, Default::default()).await.unwrap();
+    let old = closed_plans
+        .iter()
+        .filter(|r| !r.plan.status.is_open())
+        .flat_map(|r| r.activities.iter())
+        .find(|a| a.status == ActivityStatus::Done)
+        .unwrap();
+    let mut moved = old.clone();
+    moved.plan_id = second.plan_id.clone();
+    let write = Dataset {
+        activities: vec![moved],
+        ..Dataset::default()
+    };
+    written(&service, &w, &write, &[], Took::Dropped).await;
+    compare_all(&service, &w, "after an activity moved out of a closed plan").await;
 
     // Views dropped (a lost notice connection): read from the store again on request.
     service.views().drop_all();
     compare_all(&service, &w, "read again after everything was dropped").await;
 }
 
-/// Writes `data` as the API does: the partners it touched are set aside, and read again
-/// on their next request.
-async fn written(service: &Service, w: &TrainedWorld, data: &Dataset) {
-    let held = service.views().held_partners(&w.db.tenant);
-    w.db.store
-        .write_dataset(&w.db.tenant, data, &mut |_, _| {})
-        .await
-        .unwrap();
-    service.written(&w.db.tenant, data).await;
-    assert!(
-        service.views().held_partners(&w.db.tenant) < held,
-        "the written partners are set aside"
+/// How the views are expected to take a write on SQLite; on PostgreSQL every write sets
+/// its partners aside.
+#[derive(Debug, PartialEq)]
+enum Took {
+    /// Applied in memory: no partner set aside.
+    InMemory,
+    /// Some partner set aside, read again on its next request.
+    SetAside,
+    /// Everything held of the tenant dropped.
+    Dropped,
+}
+
+/// Writes `data` as the API does (the group commit, then the service told), and checks
+/// how the views took it.
+async fn written(service: &Service, w: &TrainedWorld, data: &Dataset, complete: &[Id], took: Took) {
+    let tenant = &w.db.tenant;
+    let held = service.views().held_partners(tenant);
+    let committed =
+        w.db.store
+            .write_grouped(tenant, Arc::new(data.clone()), complete.to_vec())
+            .await
+            .unwrap();
+    service.written(tenant, data, committed.observed).await;
+    let after = service.views().held_partners(tenant);
+    let sqlite = w.db.store.backend() == Backend::Sqlite;
+    assert_eq!(
+        committed.observed, sqlite,
+        "the views take writes as they commit on SQLite only"
     );
+    match (sqlite, took) {
+        (true, Took::InMemory) => assert_eq!(after, held, "applied in memory, nothing set aside"),
+        (true, Took::Dropped) => assert_eq!(after, 0, "the tenant's views are dropped"),
+        _ => assert!(
+            after < held,
+            "the written partners are set aside: {after} of {held}"
+        ),
+    }
 }
 
 async fn engine_top_kind(service: &Service, w: &TrainedWorld, plan: &Id) -> String {
