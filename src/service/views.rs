@@ -826,5 +826,10 @@ async fn read_partner(store: &Store, tenant: &str, partner: &Id) -> Result<Read,
     let record = store.partner(tenant, partner).await?;
     let plans = store.partner_plans(tenant, partner).await?;
     let feedback = store.partner_feedback(tenant, partner).await?;
-    Ok(PartnerView::from_rows(partner.clone(), record, plans, feedback))
+    Ok(PartnerView::from_rows(
+        partner.clone(),
+        record,
+        plans,
+        feedback,
+    ))
 }

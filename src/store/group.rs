@@ -179,6 +179,63 @@ impl Store {
 
     async fn commit_group(&self, batch: Vec<Pending>) {
         let size = batch.len();
+        match self.commit_at_once(&batch).await {
+            Ok(removed) => {
+                let written = batch
+                    .into_iter()
+                    .zip(removed)
+                    .map(|(p, removed)| {
+                        let rows = Written {
+                            tenant: p.tenant,
+                            data: p.data,
+                            complete: p.complete,
+                        };
+                        (p.reply, removed, rows)
+                    })
+                    .collect();
+                return self.acknowledge(size, written);
+            }
+            Err(AtOnce::CommitFailed(e)) => return fail_all(batch.into_iter().map(|p| p.reply), e),
+            Err(AtOnce::Refused(e)) if size == 1 => {
+                // A group of one: the refusal is its own, and nothing was written.
+                if let Some(p) = batch.into_iter().next() {
+                    send(p.reply, Err(self.failed(e)));
+                }
+                return;
+            }
+            // Someone's rows were refused (or a statement failed): done again with a
+            // savepoint per request, so that a refusal fails only its own request.
+            Err(AtOnce::Refused(_)) => {}
+        }
+        self.commit_with_savepoints(batch).await;
+    }
+
+    /// Every request's rows in one transaction without savepoints, two statements a
+    /// request fewer: validation refused the bad rows before they were queued, so a
+    /// refusal here is rare, and costs the group a second try with savepoints.
+    async fn commit_at_once(&self, batch: &[Pending]) -> Result<Vec<u64>, AtOnce> {
+        let mut tx = self.write_tx(WHAT).await.map_err(AtOnce::CommitFailed)?;
+        let mut removed = Vec::with_capacity(batch.len());
+        for p in batch {
+            let written = self
+                .write_rows(tx.conn(), &p.tenant, &p.data, &p.complete, &mut |_, _| {})
+                .await;
+            let written = match written {
+                Ok(n) => self
+                    .notify_written(tx.conn(), &p.tenant, &p.data)
+                    .await
+                    .map(|()| n),
+                Err(e) => Err(e),
+            };
+            // Dropping the transaction unfinished closes its connection: rolled back.
+            removed.push(written.map_err(AtOnce::Refused)?);
+        }
+        tx.commit(WHAT).await.map_err(AtOnce::CommitFailed)?;
+        Ok(removed)
+    }
+
+    async fn commit_with_savepoints(&self, batch: Vec<Pending>) {
+        let size = batch.len();
         let mut tx = match self.write_tx(WHAT).await {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|p| p.reply), e),
@@ -213,31 +270,32 @@ impl Store {
             return;
         }
         match tx.commit(WHAT).await {
-            Ok(()) => {
-                self.group
-                    .groups
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::trace!(size, written = written.len(), "group committed");
-                // Every observer is told of every write, in commit order, before any
-                // request is answered.
-                let observed: Vec<bool> = written
-                    .iter()
-                    .map(|(_, _, w)| self.observed(&w.tenant, &w.data, &w.complete))
-                    .collect();
-                for ((reply, removed, rows), observed) in written.into_iter().zip(observed) {
-                    // The group lets go of the rows before answering (the caller
-                    // reclaims them).
-                    drop(rows);
-                    send(
-                        reply,
-                        Ok(Committed {
-                            key_results_removed: removed,
-                            observed,
-                        }),
-                    );
-                }
-            }
+            Ok(()) => self.acknowledge(size, written),
             Err(e) => fail_all(written.into_iter().map(|(r, _, _)| r), e),
+        }
+    }
+
+    /// A committed group: the observers are told of every write, in commit order, and
+    /// then every request is answered.
+    fn acknowledge(&self, size: usize, written: Vec<(Reply, u64, Written)>) {
+        self.group
+            .groups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::trace!(size, written = written.len(), "group committed");
+        let observed: Vec<bool> = written
+            .iter()
+            .map(|(_, _, w)| self.observed(&w.tenant, &w.data, &w.complete))
+            .collect();
+        for ((reply, removed, rows), observed) in written.into_iter().zip(observed) {
+            // The group lets go of the rows before answering (the caller reclaims them).
+            drop(rows);
+            send(
+                reply,
+                Ok(Committed {
+                    key_results_removed: removed,
+                    observed,
+                }),
+            );
         }
     }
 
@@ -293,6 +351,14 @@ impl Store {
             Err(e) => Err((reply, tx.failed(e))),
         }
     }
+}
+
+/// Why a group written without savepoints did not commit.
+enum AtOnce {
+    /// A request's rows (or a statement) failed before the commit: nothing was written.
+    Refused(StoreError),
+    /// The transaction could not begin or commit: the group fails with this.
+    CommitFailed(StoreError),
 }
 
 /// A request's rows, written in the group's transaction, for the observers.

@@ -134,6 +134,11 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A pooled SQLite connection is a file handle in this process: pinging it
+            // before every use was a round trip to its worker thread per query (a sync
+            // write makes a dozen). A PostgreSQL connection can die with the server, and
+            // is checked before it is handed out.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -376,6 +376,9 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
     {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();

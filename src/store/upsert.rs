@@ -112,14 +112,17 @@ impl Table {
         mut on_rows: impl FnMut(usize),
     ) -> Result<u64, StoreError> {
         let per = self.rows_per_statement();
-        let mut batch: Vec<Vec<Val>> = Vec::with_capacity(per);
-        let full_sql = self.sql(per, backend);
+        let mut batch: Vec<Vec<Val>> = Vec::new();
+        // The full statement's text only when a batch fills: a sync write of one row (or
+        // none, for most tables) would otherwise build a thousand rows' placeholders.
+        let mut full_sql: Option<String> = None;
         let mut written = 0;
         for row in rows {
             debug_assert_eq!(row.len(), self.width());
             batch.push(row);
             if batch.len() == per {
-                written += self.execute(tx, &full_sql, &mut batch).await?;
+                let sql = full_sql.get_or_insert_with(|| self.sql(per, backend));
+                written += self.execute(tx, sql, &mut batch).await?;
                 on_rows(per);
             }
         }

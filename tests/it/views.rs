@@ -52,9 +52,18 @@ async fn compare_all(service: &Service, w: &TrainedWorld, when: &str) -> usize {
             // The facts themselves, not only the answer the engine makes of them: the
             // plan whole, the partner, the feedback, and when each kind was last done in
             // the partner's other plans.
-            assert_eq!(held.record, from_store.record, "{when}: plan {plan} on {day}");
-            assert_eq!(held.partner, from_store.partner, "{when}: partner of {plan}");
-            assert_eq!(held.feedback, from_store.feedback, "{when}: feedback of {plan}");
+            assert_eq!(
+                held.record, from_store.record,
+                "{when}: plan {plan} on {day}"
+            );
+            assert_eq!(
+                held.partner, from_store.partner,
+                "{when}: partner of {plan}"
+            );
+            assert_eq!(
+                held.feedback, from_store.feedback,
+                "{when}: feedback of {plan}"
+            );
             assert_eq!(
                 last_done(&held),
                 last_done(&from_store),
