@@ -97,6 +97,10 @@ async fn sync(
     body: &[u8],
 ) -> Result<import::SyncOutcome, ApiError> {
     caller.require(Scope::Write)?;
+    let known = state
+        .service()
+        .known_ids(&caller.tenant, entity, body)
+        .await;
     let outcome = import::sync_records(
         state.store(),
         &caller.tenant,
@@ -104,6 +108,7 @@ async fn sync(
         label,
         body,
         &ImportOptions::default(),
+        known,
     )
     .await?;
     state
@@ -311,7 +316,7 @@ pub async fn post_activities(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id(&id, "plan_id")?;
     caller.require(Scope::Write)?;
-    if !state.store().plan_exists(&caller.tenant, &id).await? {
+    if !state.service().plan_exists(&caller.tenant, &id).await? {
         return Err(ApiError::not_found("plan", id.as_str()));
     }
     let objects = match body {

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 pub use crate::domain::{Dataset, KnownIds};
 pub use entities::known_columns;
-pub use records::{read_records, sync_records, SyncOutcome};
+pub use records::{read_records, sync_records, References, SyncOutcome};
 pub use source::{discover, EntityFile, Format, ENTITIES};
 pub use write::write_csv_dir;
 

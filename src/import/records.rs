@@ -75,6 +75,9 @@ pub fn read_records(
 /// id, and activities without an `activity_id` get the id `plan:kind:date:n` that import
 /// derives, `n` counting within the body.
 ///
+/// `known` are the ids the body refers to ([`References::of_body`]) where the caller
+/// holds them (the service's views, on SQLite); `None` looks them up in the store.
+///
 /// # Errors
 /// As [`read_records`], and [`ImportError::Store`] when the store cannot be read or
 /// written (then nothing was written either).
@@ -89,17 +92,21 @@ pub async fn sync_records(
     label: &str,
     body: &[u8],
     options: &ImportOptions,
+    known: Option<KnownIds>,
 ) -> Result<SyncOutcome, ImportError> {
     let entity = entity_named(entity)?;
-    let known = if lines(body) > LOOKUP_LINES_MAX {
-        store.known_ids(tenant).await
-    } else {
-        let refs = References::of(entity, body);
-        store
-            .known_ids_among(tenant, &refs.partners(), &refs.plans(), &refs.key_results())
-            .await
-    }
-    .map_err(ImportError::Store)?;
+    let known = match known {
+        Some(known) => known,
+        None => match References::of_body(entity, body) {
+            None => store.known_ids(tenant).await,
+            Some(refs) => {
+                store
+                    .known_ids_among(tenant, &refs.partners(), &refs.plans(), &refs.key_results())
+                    .await
+            }
+        }
+        .map_err(ImportError::Store)?,
+    };
     let outcome = read_records(entity, label, body, options, &known)?;
     let dataset = std::sync::Arc::new(outcome.dataset);
     let committed = store
@@ -156,13 +163,19 @@ fn lines(body: &[u8]) -> usize {
 /// must look up. Lines that are not JSON objects are skipped here; validation refuses
 /// them with their line.
 #[derive(Debug, Default)]
-struct References {
+pub struct References {
     partners: BTreeSet<String>,
     plans: BTreeSet<String>,
     key_results: BTreeSet<String>,
 }
 
 impl References {
+    /// The ids a body of `entity` refers to; `None` for a body too long to look its ids
+    /// up one by one (the tenant's ids are read whole for it).
+    pub fn of_body(entity: &str, body: &[u8]) -> Option<Self> {
+        (lines(body) <= LOOKUP_LINES_MAX).then(|| Self::of(entity, body))
+    }
+
     fn of(entity: &str, body: &[u8]) -> Self {
         let keys: &[&str] = match entity {
             "plans" => &["partner_id"],
@@ -211,15 +224,15 @@ impl References {
         }
     }
 
-    fn partners(&self) -> Vec<&str> {
+    pub fn partners(&self) -> Vec<&str> {
         self.partners.iter().map(String::as_str).collect()
     }
 
-    fn plans(&self) -> Vec<&str> {
+    pub fn plans(&self) -> Vec<&str> {
         self.plans.iter().map(String::as_str).collect()
     }
 
-    fn key_results(&self) -> Vec<&str> {
+    pub fn key_results(&self) -> Vec<&str> {
         self.key_results.iter().map(String::as_str).collect()
     }
 }

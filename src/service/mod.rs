@@ -32,11 +32,10 @@ pub use recommend::{benchmark, check_k, fit, recommend, similar, what_if};
 pub use train::{train_and_reindex, Indexed, Trained};
 
 use crate::config::Config;
-use crate::domain::Dataset;
-use crate::domain::{Id, Plan};
+use crate::domain::{Dataset, Id, KnownIds, Plan};
 use crate::model::Registry;
 use crate::nba::Engine;
-use crate::store::{CommitObserver, Store};
+use crate::store::{Backend, CommitObserver, Store};
 use crate::vector::{self, VectorIndex};
 use engines::{Engines, Loaded};
 
@@ -365,6 +364,41 @@ impl Service {
         };
         self.0
             .set_aside(tenant, partners.as_deref(), Some(&data.plans));
+    }
+
+    /// The ids a sync `body` of `entity` refers to, with the catalog, from the plans held
+    /// in memory: on SQLite, where this process sees every write as it commits, and
+    /// the tenant is held whole. `None` looks them up in the store.
+    pub async fn known_ids(&self, tenant: &str, entity: &str, body: &[u8]) -> Option<KnownIds> {
+        if self.store().backend() != Backend::Sqlite {
+            return None;
+        }
+        let refs = crate::import::References::of_body(entity, body)?;
+        if let Some(known) = self.0.views.known(tenant, &refs) {
+            return Some(known);
+        }
+        if !self.0.views.wants_catalog(tenant) {
+            return None;
+        }
+        if let Err(e) = self.0.views.load_catalog(self.store(), tenant).await {
+            tracing::warn!(tenant, error = %crate::report::Report(&e), "could not read the catalog into memory; validating against the store");
+            return None;
+        }
+        self.0.views.known(tenant, &refs)
+    }
+
+    /// Whether the tenant has the plan: from memory where [`Self::known_ids`] would
+    /// answer from it, else from the store.
+    ///
+    /// # Errors
+    /// The store's read.
+    pub async fn plan_exists(&self, tenant: &str, plan_id: &Id) -> Result<bool, ServiceError> {
+        if self.store().backend() == Backend::Sqlite {
+            if let Some(known) = self.0.views.plan_known(tenant, plan_id.as_str()) {
+                return Ok(known);
+            }
+        }
+        Ok(self.store().plan_exists(tenant, plan_id).await?)
     }
 
     /// The plans held in memory, for the benchmark and the tests.

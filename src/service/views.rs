@@ -30,8 +30,10 @@ use std::sync::{Arc, RwLock};
 use chrono::NaiveDate;
 
 use crate::domain::{
-    Activity, ActivityStatus, Dataset, Feedback, Id, Partner, Plan, PlanRecord, PlanStatus,
+    Activity, ActivityStatus, Catalog, Dataset, Feedback, Id, KnownIds, Partner, Plan, PlanRecord,
+    PlanStatus,
 };
+use crate::import::References;
 use crate::nba::{NbaError, PlanContext};
 use crate::store::{PlanFilter, Store, StoreError};
 
@@ -62,6 +64,9 @@ struct TenantView {
     /// not here is new to every partner held, so no other view keeps an old copy of it.
     activity_ids: HashSet<u64>,
     partners: HashMap<String, Slot>,
+    /// The tenant's action catalog, for the validation of sync writes; a write that
+    /// changes it drops the tenant's views, this with them.
+    catalog: Option<Catalog>,
 }
 
 /// A partner's view, or the number of the refresh that failed and left it out.
@@ -670,6 +675,81 @@ impl Views {
                 view: Some(Arc::new(view)),
             },
         );
+    }
+
+    /// The ids among `refs` that the tenant holds, with its catalog, from memory: what a
+    /// sync write's validation needs, without three queries. `None` unless the tenant is
+    /// held whole with its catalog and every id referred to is settled here (a partner
+    /// set aside, or a key result of a plan not held open, is for the store to tell).
+    /// Only a process that sees every write as it commits may trust it (SQLite's).
+    pub fn known(&self, tenant: &str, refs: &References) -> Option<KnownIds> {
+        let tenants = self.tenants.read().ok()?;
+        let held = tenants.get(tenant).filter(|t| t.whole)?;
+        let catalog = held.catalog.clone()?;
+        let mut partners = HashSet::new();
+        for id in refs.partners() {
+            match held.partners.get(id).map(|slot| slot.view.as_ref()) {
+                None => {}
+                Some(None) => return None,
+                Some(Some(view)) if view.partner.is_some() => {
+                    partners.insert(id.to_owned());
+                }
+                // A partner named by plans without a record of its own.
+                Some(Some(_)) => {}
+            }
+        }
+        let plans = refs
+            .plans()
+            .into_iter()
+            .filter(|p| held.plans.contains_key(*p))
+            .map(str::to_owned)
+            .collect();
+        let mut key_results = HashMap::new();
+        for kr in refs.key_results() {
+            let plan = held.krs.get(kr)?;
+            key_results.insert(kr.to_owned(), plan.clone());
+        }
+        Some(KnownIds {
+            partners,
+            plans,
+            key_results,
+            catalog,
+        })
+    }
+
+    /// Whether the tenant has `plan_id`, from memory: `None` unless the tenant is held
+    /// whole (see [`Self::known`] for who may trust it).
+    pub fn plan_known(&self, tenant: &str, plan_id: &str) -> Option<bool> {
+        let tenants = self.tenants.read().ok()?;
+        let held = tenants.get(tenant).filter(|t| t.whole)?;
+        Some(held.plans.contains_key(plan_id))
+    }
+
+    /// Whether the tenant is held whole without its catalog (read it with
+    /// [`Self::load_catalog`]).
+    pub fn wants_catalog(&self, tenant: &str) -> bool {
+        self.tenants.read().is_ok_and(|tenants| {
+            tenants
+                .get(tenant)
+                .is_some_and(|t| t.whole && t.catalog.is_none())
+        })
+    }
+
+    /// Reads the tenant's catalog and holds it, unless the tenant was dropped meanwhile.
+    ///
+    /// # Errors
+    /// The store's read.
+    pub async fn load_catalog(&self, store: &Store, tenant: &str) -> Result<(), StoreError> {
+        let seq = self.next();
+        let catalog = store.catalog(tenant).await?;
+        if let Ok(mut tenants) = self.tenants.write() {
+            if seq > self.floor.load(Ordering::SeqCst) {
+                if let Some(held) = tenants.get_mut(tenant).filter(|t| t.floor < seq) {
+                    held.catalog = Some(catalog);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Drops what is held of `tenant` (a catalog change, a replaced dataset): its plans

@@ -228,6 +228,7 @@ async fn app_with(partners: usize, webhook_policy: Policy) -> TestApp {
             "test",
             &ndjson(&rows),
             &ImportOptions::default(),
+            None,
         )
         .await
         .unwrap();
@@ -1191,6 +1192,7 @@ async fn partner_names_are_escaped_in_markdown_digests_and_webhook_payloads() {
         "test",
         &ndjson(&[renamed]),
         &ImportOptions::default(),
+        None,
     )
     .await
     .unwrap();

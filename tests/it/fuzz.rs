@@ -707,6 +707,7 @@ impl SyncStores {
                     "body",
                     body,
                     &ImportOptions::default(),
+                    None,
                 )
                 .await;
                 if let Err(err) = result {

@@ -27,6 +27,7 @@ async fn sync_as(
         "body",
         body.as_bytes(),
         &ImportOptions::default(),
+        None,
     )
     .await
 }

@@ -352,3 +352,114 @@ async fn memory_answers_as_the_store_does_on_postgres() {
     let w = crate::helpers::trained_world_on(db, &params()).await;
     memory_answers_as_the_store_does(w).await;
 }
+
+/// A sync write's validation reads the ids it refers to from memory on SQLite: what the
+/// views say is known is what the store says, and what they cannot settle (a key result
+/// of a closed plan, a partner set aside, a tenant whose catalog changed) they leave to
+/// the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_ids_from_memory_are_the_stores() {
+    let w = trained_world("views-known", &params()).await;
+    let tenant = w.db.tenant.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_in(dir.path(), &tenant);
+    config.models_dir = w.models.path().to_owned();
+    let service = Service::new(
+        w.db.store.clone(),
+        config,
+        ServiceOptions::default(),
+        std::sync::Arc::new(Unobserved),
+    );
+    let views = service.views();
+    assert!(
+        service
+            .known_ids(&tenant, "activities", b"{}")
+            .await
+            .is_none(),
+        "nothing held yet"
+    );
+    views.load_tenant(&w.db.store, &tenant).await.unwrap();
+
+    let records = w.db.store.plans(&tenant, Default::default()).await.unwrap();
+    let open = records.iter().find(|r| r.plan.status.is_open()).unwrap();
+    let closed = records.iter().find(|r| !r.plan.status.is_open()).unwrap();
+    let kr = &open.key_results[0].kr_id;
+    let body = |lines: &[String]| lines.join("\n").into_bytes();
+    // Activities on a known plan and an unknown one, naming an open plan's key result.
+    let activities = body(&[
+        format!(
+            r#"{{"plan_id":"{}","kind":"qbr","date":"2026-09-01","kr_id":"{kr}"}}"#,
+            open.plan.plan_id
+        ),
+        r#"{"plan_id":"no-such-plan","kind":"qbr","date":"2026-09-01"}"#.to_owned(),
+    ]);
+    // Plans of a known partner and an unknown one.
+    let plans = body(&[
+        format!(
+            r#"{{"plan_id":"x1","partner_id":"{}"}}"#,
+            open.plan.partner_id
+        ),
+        r#"{"plan_id":"x2","partner_id":"no-such-partner"}"#.to_owned(),
+    ]);
+    for (entity, body) in [("activities", &activities), ("plans", &plans)] {
+        let held = service.known_ids(&tenant, entity, body).await.unwrap();
+        let refs = nextbest::import::References::of_body(entity, body).unwrap();
+        let stored =
+            w.db.store
+                .known_ids_among(
+                    &tenant,
+                    &refs.partners(),
+                    &refs.plans(),
+                    &refs.key_results(),
+                )
+                .await
+                .unwrap();
+        assert_eq!(held.partners, stored.partners, "{entity}");
+        assert_eq!(held.plans, stored.plans, "{entity}");
+        assert_eq!(held.key_results, stored.key_results, "{entity}");
+        let kinds = |k: &nextbest::domain::KnownIds| {
+            k.catalog.iter().map(|a| a.kind.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&held), kinds(&stored), "{entity}");
+    }
+    assert!(service
+        .plan_exists(&tenant, &open.plan.plan_id)
+        .await
+        .unwrap());
+    assert!(!service
+        .plan_exists(&tenant, &id("no-such-plan"))
+        .await
+        .unwrap());
+
+    // A key result of a closed plan is not held: the store tells.
+    let closed_kr = body(&[format!(
+        r#"{{"kr_id":"{}","as_of":"2026-09-01","realized":1}}"#,
+        closed.key_results[0].kr_id
+    )]);
+    assert!(service
+        .known_ids(&tenant, "kr_progress", &closed_kr)
+        .await
+        .is_none());
+    // A partner set aside: the store tells.
+    views.mark_written(&tenant, &[open.plan.partner_id.to_string()], Some(&[]));
+    assert!(service.known_ids(&tenant, "plans", &plans).await.is_none());
+    // A new kind in the catalog drops the tenant's views, its catalog with them.
+    service
+        .written(
+            &tenant,
+            &Dataset {
+                actions: vec![nextbest::domain::catalog::Catalog::built_in()
+                    .iter()
+                    .next()
+                    .unwrap()
+                    .clone()],
+                ..Dataset::default()
+            },
+            false,
+        )
+        .await;
+    assert!(service
+        .known_ids(&tenant, "activities", &activities)
+        .await
+        .is_none());
+}
