@@ -93,6 +93,13 @@ impl Store {
         }
     }
 
+    /// This process's turn at SQLite's write lock: the lock a group's leader holds while
+    /// its group commits, which every other write transaction takes too
+    /// ([`Store::write_tx`]).
+    pub(super) async fn write_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        Arc::clone(&self.group.writer).lock_owned().await
+    }
+
     /// Tells the observers of a committed write; `true` when there is one and every one
     /// took it.
     fn observed(&self, tenant: &str, data: &Dataset, complete: &[Id]) -> bool {
@@ -156,7 +163,7 @@ impl Store {
             group: &self.group,
             id: Some(id),
         };
-        let writer = Arc::clone(&self.group.writer).lock_owned().await;
+        let writer = self.write_turn().await;
         queued.id = None;
         match answered.try_recv() {
             Ok(result) => return result,
@@ -214,7 +221,10 @@ impl Store {
     /// request fewer: validation refused the bad rows before they were queued, so a
     /// refusal here is rare, and costs the group a second try with savepoints.
     async fn commit_at_once(&self, batch: &[Pending]) -> Result<Vec<u64>, AtOnce> {
-        let mut tx = self.write_tx(WHAT).await.map_err(AtOnce::CommitFailed)?;
+        let mut tx = self
+            .write_tx_in_turn(WHAT, None)
+            .await
+            .map_err(AtOnce::CommitFailed)?;
         let mut removed = Vec::with_capacity(batch.len());
         for p in batch {
             let written = self
@@ -236,7 +246,8 @@ impl Store {
 
     async fn commit_with_savepoints(&self, batch: Vec<Pending>) {
         let size = batch.len();
-        let mut tx = match self.write_tx(WHAT).await {
+        // The leader holds the turn for the group (see `write_grouped`).
+        let mut tx = match self.write_tx_in_turn(WHAT, None).await {
             Ok(tx) => tx,
             Err(e) => return fail_all(batch.into_iter().map(|p| p.reply), e),
         };

@@ -18,19 +18,50 @@ use sqlx::{Any, AnyConnection, Executor};
 
 use super::{Backend, Store, StoreError};
 
+/// How long a write transaction waits for its turn: SQLite's `busy_timeout`.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An open write transaction; commit it with [`WriteTx::commit`]. Dropped uncommitted (an
 /// error returned with `?`, a cancelled future), its connection is closed, not reused.
 pub(crate) struct WriteTx {
     conn: PoolConnection<Any>,
     store: Store,
     committed: bool,
+    /// On SQLite, this process's turn at the one write lock (see [`Store::write_tx`]);
+    /// released after the connection's commit or close, with the transaction.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
     /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is
     /// taken (waiting up to the busy timeout) before anything is read, so a transaction
     /// that reads and then writes never fails half-way on a lock upgrade.
+    ///
+    /// On SQLite the writers of this process take turns first, in the order they came
+    /// (the group commit's lock): two of them asking SQLite for its write lock at once
+    /// would leave one in SQLite's busy handler, which sleeps in steps of up to 100 ms
+    /// (the recommendation log's batches and the sync groups did, tens of milliseconds
+    /// of tail latency under writes).
     pub(crate) async fn write_tx(&self, what: &'static str) -> Result<WriteTx, StoreError> {
+        let turn = match self.backend {
+            // As long as SQLite's own busy timeout would have waited, then "unavailable".
+            Backend::Sqlite => Some(
+                tokio::time::timeout(TURN_TIMEOUT, self.write_turn())
+                    .await
+                    .map_err(|_| self.failed(StoreError::Query(what, sqlx::Error::PoolTimedOut)))?,
+            ),
+            Backend::Postgres => None,
+        };
+        self.write_tx_in_turn(what, turn).await
+    }
+
+    /// [`Self::write_tx`] for a caller that holds the turn already (the group commit's
+    /// leader) or needs none.
+    pub(crate) async fn write_tx_in_turn(
+        &self,
+        what: &'static str,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<WriteTx, StoreError> {
         let mut conn = self
             .pool
             .acquire()
@@ -48,6 +79,7 @@ impl Store {
             conn,
             store: self.clone(),
             committed: false,
+            _turn: turn,
         })
     }
 }
