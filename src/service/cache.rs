@@ -6,7 +6,9 @@
 //! the same recommendation ids, logged once, when computed.
 //!
 //! A write drops only the answers it can change: those of the partners it touched
-//! ([`RecommendationCache::invalidate_partners`]). A new model, a reloaded engine or a
+//! ([`RecommendationCache::invalidate_partners`]), or only those of the plans it touched
+//! where nothing of it reaches the partner's other plans (progress, key results,
+//! feedback, an activity not done: [`RecommendationCache::invalidate_plans`]). A new model, a reloaded engine or a
 //! catalog change drops the tenant's ([`RecommendationCache::invalidate`]). An answer
 //! computed across a write that touched its partner is never stored: each computation
 //! takes the tenant's write sequence when it starts ([`RecommendationCache::stamp`]),
@@ -32,6 +34,7 @@ const REMEMBERED: usize = 1024;
 enum Touched {
     Tenant,
     Partners(HashSet<String>),
+    Plans(HashSet<String>),
 }
 
 /// One tenant's answers: by plan (keyed by plan id alone so a lookup borrows the
@@ -48,8 +51,9 @@ struct TenantAnswers {
 }
 
 impl TenantAnswers {
-    /// Whether an answer for `partner` computed from `stamp` on is still current.
-    fn current(&self, stamp: u64, partner: &str) -> bool {
+    /// Whether an answer for `plan` of `partner` computed from `stamp` on is still
+    /// current.
+    fn current(&self, stamp: u64, partner: &str, plan: &str) -> bool {
         if stamp == self.sequence {
             return true;
         }
@@ -64,6 +68,7 @@ impl TenantAnswers {
             .all(|(_, touched)| match touched {
                 Touched::Tenant => false,
                 Touched::Partners(partners) => !partners.contains(partner),
+                Touched::Plans(plans) => !plans.contains(plan),
             })
     }
 
@@ -164,6 +169,27 @@ impl RecommendationCache {
         }
     }
 
+    /// A write touched only these plans' own rows: their answers go, and their
+    /// partners' other plans keep theirs.
+    pub fn invalidate_plans<S: AsRef<str>>(&self, tenant: &str, plans: &[S]) {
+        let plans: HashSet<String> = plans.iter().map(|p| p.as_ref().to_owned()).collect();
+        if plans.is_empty() {
+            return;
+        }
+        if let Ok(mut guard) = self.inner.write() {
+            let inner = &mut *guard;
+            let answers = inner.tenants.entry(tenant.to_owned()).or_default();
+            let dropped: usize = plans
+                .iter()
+                .filter_map(|plan| answers.plans.remove(plan))
+                .map(|kept| kept.len())
+                .sum();
+            // `by_partner` may still name a plan without answers: dropping it costs nothing.
+            answers.remember(Touched::Plans(plans));
+            inner.stored = inner.stored.saturating_sub(dropped);
+        }
+    }
+
     pub fn get(&self, tenant: &str, plan: &str, as_of: NaiveDate, k: usize) -> Option<Bytes> {
         let inner = self.inner.read().ok()?;
         let answers = inner.tenants.get(tenant)?;
@@ -201,7 +227,7 @@ impl RecommendationCache {
             inner.stored = 0;
         }
         let answers = inner.tenants.entry(tenant.to_owned()).or_default();
-        if !answers.current(stamp, partner) {
+        if !answers.current(stamp, partner, plan) {
             return;
         }
         answers
@@ -259,6 +285,27 @@ mod tests {
         cache.invalidate("t");
         cache.put("t", "p2.2", "p2", day(), 5, stamp, body("stale"));
         assert_eq!(cache.get("t", "p2.2", day(), 5), None);
+    }
+
+    #[test]
+    fn a_write_to_a_plans_own_rows_drops_that_plans_answers_only() {
+        let cache = RecommendationCache::default();
+        let stamp = cache.stamp("t");
+        cache.put("t", "p1.1", "p1", day(), 5, stamp, body("a"));
+        cache.put("t", "p1.2", "p1", day(), 5, stamp, body("b"));
+        cache.invalidate_plans("t", &["p1.1"]);
+        assert_eq!(cache.get("t", "p1.1", day(), 5), None);
+        assert_eq!(cache.get("t", "p1.2", day(), 5), Some(body("b")));
+        // An answer of that plan computed across the write is not stored; its sibling's is.
+        cache.put("t", "p1.1", "p1", day(), 5, stamp, body("stale"));
+        cache.put("t", "p1.2", "p1", day(), 3, stamp, body("fine"));
+        assert_eq!(cache.get("t", "p1.1", day(), 5), None);
+        assert_eq!(cache.get("t", "p1.2", day(), 3), Some(body("fine")));
+        // The partner's invalidation still reaches it.
+        let stamp = cache.stamp("t");
+        cache.put("t", "p1.1", "p1", day(), 5, stamp, body("c"));
+        cache.invalidate_partners("t", &["p1"]);
+        assert_eq!(cache.get("t", "p1.1", day(), 5), None);
     }
 
     #[test]

@@ -478,8 +478,9 @@ impl CommitObserver for Inner {
             return false;
         }
         match self.views.apply(tenant, data, complete) {
-            views::Applied::Partners(partners) => {
+            views::Applied::Touched { partners, plans } => {
                 self.answers.invalidate_partners(tenant, &partners);
+                self.answers.invalidate_plans(tenant, &plans);
             }
             views::Applied::Tenant => self.answers.invalidate(tenant),
             views::Applied::Unknown => return false,

@@ -203,8 +203,14 @@ struct Read {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
     /// Applied, or set aside where the rows alone could not say what changed: the
-    /// partners the write touched, whose answers go.
-    Partners(Vec<String>),
+    /// answers that go are every plan's of `partners` (a partner's record, a plan row, an
+    /// activity done or changed: the partner's other plans read when each kind was last
+    /// done) and those of `plans` alone (progress, key results, feedback, an activity not
+    /// done: nothing another plan reads).
+    Touched {
+        partners: Vec<String>,
+        plans: Vec<String>,
+    },
     /// An activity was written whose old copy a view may hold without knowing it (one of
     /// a closed plan, or of another partner): everything held of the tenant was dropped.
     Tenant,
@@ -516,7 +522,12 @@ impl Views {
         let Some(held) = tenants.get_mut(tenant) else {
             return Applied::Unknown;
         };
-        let Some(touched) = held.touched_by(data, complete) else {
+        let Some(Reach {
+            touched,
+            mut wide,
+            plans: local,
+        }) = held.touched_by(data, complete)
+        else {
             return Applied::Unknown;
         };
         let seq = self.next();
@@ -546,7 +557,10 @@ impl Views {
             };
             match Arc::make_mut(view).apply(data, complete, &mut maps) {
                 Ok(()) => {}
-                Err(Refused::Read) => slot.view = None,
+                Err(Refused::Read) => {
+                    slot.view = None;
+                    wide.insert(partner.clone());
+                }
                 Err(Refused::Tenant) => {
                     moved = true;
                     break;
@@ -563,7 +577,10 @@ impl Views {
         for plan in &data.plans {
             plans.insert(plan.plan_id.to_string(), plan.partner_id.to_string());
         }
-        Applied::Partners(touched.into_iter().collect())
+        Applied::Touched {
+            partners: wide.into_iter().collect(),
+            plans: local.into_iter().collect(),
+        }
     }
 
     /// A committed write touched `partners`: their views are set aside, and the next
@@ -806,9 +823,10 @@ impl TenantView {
     }
 
     /// The partners a write touched, from what is held: those of its partner and plan
-    /// rows (a plan's old partner too), and of the plans its other rows name. `None` when
-    /// a row names a plan or key result not known here.
-    fn touched_by(&self, data: &Dataset, complete: &[Id]) -> Option<BTreeSet<String>> {
+    /// rows (a plan's old partner too), and of the plans its other rows name; which of
+    /// them it reaches whole, and which plans only. `None` when a row names a plan or key
+    /// result not known here.
+    fn touched_by(&self, data: &Dataset, complete: &[Id]) -> Option<Reach> {
         let written: HashMap<&str, &str> = data
             .plans
             .iter()
@@ -820,26 +838,41 @@ impl TenantView {
                 .map(|p| (*p).to_owned())
                 .or_else(|| self.plans.get(plan).cloned())
         };
-        let mut touched: BTreeSet<String> = data
+        let mut wide: BTreeSet<String> = data
             .partners
             .iter()
             .map(|p| p.partner_id.to_string())
             .collect();
         for plan in &data.plans {
-            touched.insert(plan.partner_id.to_string());
+            wide.insert(plan.partner_id.to_string());
             if let Some(old) = self.plans.get(plan.plan_id.as_str()) {
-                touched.insert(old.clone());
+                wide.insert(old.clone());
             }
+        }
+        let mut touched = wide.clone();
+        let mut plans = BTreeSet::new();
+        for a in &data.activities {
+            let partner = owner(a.plan_id.as_str())?;
+            // A done activity moves the partner's last-done dates; one that replaces an
+            // earlier copy may take a done one away.
+            if a.status == ActivityStatus::Done
+                || self.activity_ids.contains(&hashed(&a.activity_id))
+            {
+                wide.insert(partner.clone());
+            } else {
+                plans.insert(a.plan_id.to_string());
+            }
+            touched.insert(partner);
         }
         let named = data
             .key_results
             .iter()
             .map(|k| k.plan_id.as_str())
             .chain(complete.iter().map(Id::as_str))
-            .chain(data.activities.iter().map(|a| a.plan_id.as_str()))
             .chain(data.feedback.iter().map(|f| f.plan_id.as_str()));
         for plan in named {
             touched.insert(owner(plan)?);
+            plans.insert(plan.to_owned());
         }
         let kr_plans: HashMap<&str, &str> = data
             .key_results
@@ -852,9 +885,24 @@ impl TenantView {
                 .copied()
                 .or_else(|| self.krs.get(point.kr_id.as_str()).map(String::as_str))?;
             touched.insert(owner(plan)?);
+            plans.insert(plan.to_owned());
         }
-        Some(touched)
+        Some(Reach {
+            touched,
+            wide,
+            plans,
+        })
     }
+}
+
+/// Whom a write reaches (see [`Applied::Touched`]).
+struct Reach {
+    /// Every partner whose view takes rows of the write.
+    touched: BTreeSet<String>,
+    /// The partners all of whose plans' answers the write can change.
+    wide: BTreeSet<String>,
+    /// The plans whose own answers alone it can change.
+    plans: BTreeSet<String>,
 }
 
 /// An activity id as the tenant's set holds it.

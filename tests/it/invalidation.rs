@@ -1,7 +1,9 @@
 //! A write drops only the answers it can change: the plans of the partner it touched
-//! (the plan's own, and the partner's other plans, which its record feeds), not the
-//! tenant's. A real server over a trained world; an answer served from memory keeps its
-//! recommendation ids, a recomputed one gets new ones.
+//! (the plan's own, and the partner's other plans, which its record and its done
+//! activities feed), not the tenant's; and a write to a plan's own rows only (progress)
+//! that plan's, on SQLite, where the views take each write as it commits. A real server
+//! over a trained world; an answer served from memory keeps its recommendation ids, a
+//! recomputed one gets new ones.
 
 use chrono::NaiveDate;
 use nextbest::api::ServeOptions;
@@ -102,6 +104,37 @@ async fn a_write_recomputes_its_partners_answers_and_no_others() {
         ids(&first_a2),
         "the partner's other plan"
     );
+    assert_eq!(
+        ids(&nba(&b1).await),
+        ids(&first_b1),
+        "another partner's plan"
+    );
+
+    // Progress on a1's key result: a1's answer is recomputed; on SQLite a2's is kept (no
+    // other plan reads a1's progress), on PostgreSQL the partner is set aside whole.
+    let (second_a1, second_a2) = (nba(&a1).await, nba(&a2).await);
+    let plan = get(format!("/v1/plans/{a1}")).await;
+    let kr = plan["key_results"][0]["kr_id"].as_str().unwrap().to_owned();
+    let response = app
+        .client
+        .post(app.url("/v1/bulk/kr_progress"))
+        .bearer_auth(&app.writer)
+        .body(json!({"kr_id": kr, "as_of": "2026-09-30", "realized": 1234.0}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+    assert_ne!(ids(&nba(&a1).await), ids(&second_a1), "the plan progressed");
+    let a2_now = ids(&nba(&a2).await);
+    if w.db.store.backend() == nextbest::store::Backend::Sqlite {
+        assert_eq!(a2_now, ids(&second_a2), "the partner's other plan kept");
+    } else {
+        assert_ne!(a2_now, ids(&second_a2), "set aside whole on PostgreSQL");
+    }
     assert_eq!(
         ids(&nba(&b1).await),
         ids(&first_b1),
