@@ -56,9 +56,7 @@ pub trait CommitObserver: Send + Sync {
 /// One request's rows, waiting for a group.
 struct Pending {
     id: u64,
-    tenant: String,
-    data: Arc<Dataset>,
-    complete: Vec<Id>,
+    rows: Written,
     reply: Reply,
 }
 
@@ -152,9 +150,11 @@ impl Store {
             .map_err(|_| StoreError::GroupLost)?
             .push(Pending {
                 id,
-                tenant: tenant.to_owned(),
-                data,
-                complete,
+                rows: Written {
+                    tenant: tenant.to_owned(),
+                    data,
+                    complete,
+                },
                 reply,
             });
         // A request dropped while it waits takes its rows out of the queue: nothing of a
@@ -191,14 +191,7 @@ impl Store {
                 let written = batch
                     .into_iter()
                     .zip(removed)
-                    .map(|(p, removed)| {
-                        let rows = Written {
-                            tenant: p.tenant,
-                            data: p.data,
-                            complete: p.complete,
-                        };
-                        (p.reply, removed, rows)
-                    })
+                    .map(|(p, removed)| (p.reply, removed, p.rows))
                     .collect();
                 return self.acknowledge(size, written);
             }
@@ -227,16 +220,14 @@ impl Store {
             .map_err(AtOnce::CommitFailed)?;
         let mut removed = Vec::with_capacity(batch.len());
         for p in batch {
+            let Written {
+                tenant,
+                data,
+                complete,
+            } = &p.rows;
             let written = self
-                .write_rows(tx.conn(), &p.tenant, &p.data, &p.complete, &mut |_, _| {})
+                .write_request(tx.conn(), tenant, data, complete, &mut |_, _| {})
                 .await;
-            let written = match written {
-                Ok(n) => self
-                    .notify_written(tx.conn(), &p.tenant, &p.data)
-                    .await
-                    .map(|()| n),
-                Err(e) => Err(e),
-            };
             // Dropping the transaction unfinished closes its connection: rolled back.
             removed.push(written.map_err(AtOnce::Refused)?);
         }
@@ -318,25 +309,13 @@ impl Store {
         tx: &mut WriteTx,
         pending: Pending,
     ) -> Result<(Reply, Result<(u64, Written), StoreError>), (Reply, StoreError)> {
-        let Pending {
-            tenant,
-            data,
-            complete,
-            reply,
-            ..
-        } = pending;
+        let Pending { rows: w, reply, .. } = pending;
         if let Err(e) = statement(tx.conn(), "SAVEPOINT grouped").await {
             return Err((reply, tx.failed(e)));
         }
-        let mut rows = self
-            .write_rows(tx.conn(), &tenant, &data, &complete, &mut |_, _| {})
+        let rows = self
+            .write_request(tx.conn(), &w.tenant, &w.data, &w.complete, &mut |_, _| {})
             .await;
-        if rows.is_ok() {
-            rows = self
-                .notify_written(tx.conn(), &tenant, &data)
-                .await
-                .and(rows);
-        }
         let closed = match rows {
             Ok(_) => statement(tx.conn(), "RELEASE SAVEPOINT grouped").await,
             Err(_) => match statement(tx.conn(), "ROLLBACK TO SAVEPOINT grouped").await {
@@ -347,17 +326,7 @@ impl Store {
         match closed {
             Ok(()) => Ok((
                 reply,
-                rows.map(|removed| {
-                    (
-                        removed,
-                        Written {
-                            tenant,
-                            data,
-                            complete,
-                        },
-                    )
-                })
-                .map_err(|e| tx.failed(e)),
+                rows.map(|removed| (removed, w)).map_err(|e| tx.failed(e)),
             )),
             Err(e) => Err((reply, tx.failed(e))),
         }

@@ -43,19 +43,33 @@ impl Store {
         progress: WriteProgress<'_>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.write_tx("starting the import transaction").await?;
-        let result = self
-            .write_rows(tx.conn(), tenant, data, complete, progress)
-            .await;
-        let removed = result.map_err(|e| tx.failed(e))?;
-        self.notify_written(tx.conn(), tenant, data)
+        let removed = self
+            .write_request(tx.conn(), tenant, data, complete, progress)
             .await
             .map_err(|e| tx.failed(e))?;
         tx.commit("committing the import").await?;
         Ok(removed)
     }
 
+    /// One write's statements inside a transaction: its rows, then its change notice
+    /// (alone, or one request of a group). The key results removed.
+    pub(super) async fn write_request(
+        &self,
+        tx: &mut AnyConnection,
+        tenant: &str,
+        data: &Dataset,
+        complete: &[Id],
+        progress: WriteProgress<'_>,
+    ) -> Result<u64, StoreError> {
+        let removed = self
+            .write_rows(tx, tenant, data, complete, progress)
+            .await?;
+        self.notify_written(tx, tenant, data).await?;
+        Ok(removed)
+    }
+
     /// The statements of [`Self::write_dataset_replacing`], inside its transaction.
-    pub(super) async fn write_rows(
+    async fn write_rows(
         &self,
         tx: &mut AnyConnection,
         tenant: &str,

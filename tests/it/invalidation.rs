@@ -76,11 +76,7 @@ async fn a_write_recomputes_its_partners_answers_and_no_others() {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
+    succeeded(response).await;
 
     let nba = |plan: &str| get(format!("/v1/plans/{plan}/next-best-actions?k=3"));
     let (first_a1, first_a2, first_b1) = (nba(&a1).await, nba(&a2).await, nba(&b1).await);
@@ -123,11 +119,7 @@ async fn a_write_recomputes_its_partners_answers_and_no_others() {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{}",
-        response.text().await.unwrap()
-    );
+    succeeded(response).await;
     assert_ne!(ids(&nba(&a1).await), ids(&second_a1), "the plan progressed");
     let a2_now = ids(&nba(&a2).await);
     if w.db.store.backend() == nextbest::store::Backend::Sqlite {
@@ -141,4 +133,14 @@ async fn a_write_recomputes_its_partners_answers_and_no_others() {
         "another partner's plan"
     );
     app.stop().await;
+}
+
+/// Fails with the body when a write was not accepted.
+async fn succeeded(response: reqwest::Response) {
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        response.text().await.unwrap()
+    );
 }

@@ -92,19 +92,28 @@ fn last_done(ctx: &context::PlanContext) -> std::collections::BTreeMap<String, N
     last
 }
 
+/// A service over the trained world's store and models, its other files under `dir`.
+fn service_over(w: &TrainedWorld, dir: &std::path::Path, options: ServiceOptions) -> Service {
+    let mut config = config_in(dir, &w.db.tenant);
+    config.models_dir = w.models.path().to_owned();
+    Service::new(
+        w.db.store.clone(),
+        config,
+        options,
+        std::sync::Arc::new(Unobserved),
+    )
+}
+
 async fn memory_answers_as_the_store_does(w: TrainedWorld) {
     let tenant = w.db.tenant.clone();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config_in(dir.path(), &tenant);
-    config.models_dir = w.models.path().to_owned();
-    let service = Service::new(
-        w.db.store.clone(),
-        config,
+    let service = service_over(
+        &w,
+        dir.path(),
         ServiceOptions {
             as_of: Some(as_of()),
             ..ServiceOptions::default()
         },
-        std::sync::Arc::new(Unobserved),
     );
     let held = service
         .views()
@@ -362,14 +371,7 @@ async fn known_ids_from_memory_are_the_stores() {
     let w = trained_world("views-known", &params()).await;
     let tenant = w.db.tenant.clone();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config_in(dir.path(), &tenant);
-    config.models_dir = w.models.path().to_owned();
-    let service = Service::new(
-        w.db.store.clone(),
-        config,
-        ServiceOptions::default(),
-        std::sync::Arc::new(Unobserved),
-    );
+    let service = service_over(&w, dir.path(), ServiceOptions::default());
     let views = service.views();
     assert!(
         service
