@@ -1,8 +1,12 @@
 //! The recommendation log, written in batches: a served recommendation is queued and a
-//! background task writes what has queued up in one transaction, so under load many
-//! requests share one commit (one fsync) instead of paying one each. The queue is
-//! drained on graceful shutdown; a crash can lose the last batch of the log, which is
-//! telemetry, never a client's write.
+//! background task writes what has queued up in one transaction, so many requests share
+//! one commit (one fsync) instead of paying one each. The writer lingers a moment after
+//! the first row of a batch ([`LINGER`]) so that a batch is whole even when answers are
+//! computed one at a time (a platform writing all day invalidates answers one by one):
+//! committed as they came, each answer's rows were a commit of their own that rewrote the
+//! same index pages into the WAL and took a turn at SQLite's one writer from the sync
+//! writes. The queue is drained on graceful shutdown; a crash can lose the last
+//! [`LINGER`] of the log, which is telemetry, never a client's write.
 
 use std::sync::Mutex;
 
@@ -15,6 +19,8 @@ use crate::store::{LoggedRecommendation, Store};
 const QUEUE: usize = 4096;
 /// Most rows in one transaction.
 const BATCH: usize = 2000;
+/// How long the writer gathers rows after the first of a batch before it commits them.
+pub const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 type Entry = (String, Vec<LoggedRecommendation>);
 
@@ -63,15 +69,17 @@ impl RecommendationLog {
 async fn write_batches(store: Store, mut rx: mpsc::Receiver<Entry>) {
     let mut pending: Vec<Entry> = Vec::new();
     while let Some(first) = rx.recv().await {
+        let mut rows = first.1.len();
         pending.push(first);
-        let mut rows = pending[0].1.len();
+        let deadline = tokio::time::Instant::now() + LINGER;
         while rows < BATCH {
-            match rx.try_recv() {
-                Ok(entry) => {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(entry)) => {
                     rows += entry.1.len();
                     pending.push(entry);
                 }
-                Err(_) => break,
+                // The linger is over, or the log is closing: write what came.
+                Ok(None) | Err(_) => break,
             }
         }
         pending.sort_by(|a, b| a.0.cmp(&b.0));
@@ -113,5 +121,78 @@ async fn write_with_retries(store: &Store, tenant: &str, batch: &[LoggedRecommen
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+    use crate::domain::Id;
+    use crate::import::{self, ImportOptions};
+
+    const TENANT: &str = "acme-tenant";
+
+    fn row(n: usize) -> LoggedRecommendation {
+        LoggedRecommendation {
+            recommendation_id: Id::from_trusted(format!("rec-test-{n:04}")),
+            plan_id: Id::parse("acme-2025h2").unwrap(),
+            kind: "qbr".into(),
+            rank: 1,
+            score: n as f64,
+            expected_effect: 0.1,
+            effect_low: 0.0,
+            effect_high: 0.2,
+            basis: "prior".into(),
+            responsible: "partner".into(),
+            as_of: NaiveDate::from_ymd_opt(2025, 9, 1).unwrap(),
+            model_version: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rows_queued_in_the_linger_are_written_when_the_log_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crm_export");
+        import::import_dir(
+            &store,
+            TENANT,
+            &fixture,
+            &ImportOptions::default(),
+            &mut |_| {},
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        let log = RecommendationLog::start(store.clone());
+        for n in 0..30 {
+            log.push(TENANT, vec![row(2 * n), row(2 * n + 1)]).await;
+        }
+        // Closing at once, inside the linger: the batch gathered so far is still written.
+        log.close().await;
+        let plan = Id::parse("acme-2025h2").unwrap();
+        let logged = store.plan_recommendations(TENANT, &plan).await.unwrap();
+        let mut ids: Vec<&str> = logged
+            .iter()
+            .map(|r| r.recommendation_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        let expected: Vec<String> = (0..60).map(|n| format!("rec-test-{n:04}")).collect();
+        assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+        // A push after closing is dropped, not an error.
+        log.push(TENANT, vec![row(99)]).await;
+        assert_eq!(
+            store
+                .plan_recommendations(TENANT, &plan)
+                .await
+                .unwrap()
+                .len(),
+            60
+        );
     }
 }
