@@ -60,24 +60,14 @@ pub enum NbaError {
 
 /// Gives each action an id and returns the log rows, without writing them: a server
 /// hands them to a batching writer so a served recommendation costs no fsync of its own.
-/// Ids hash the tenant, plan, kind, rank and the instant, so two requests never share one.
+/// Ids come from [`recommendation_id`].
 pub fn log_rows(tenant: &str, batch: &mut [Recommendations]) -> Vec<LoggedRecommendation> {
     let now = Utc::now();
     let nanos = now.timestamp_nanos_opt().unwrap_or_default();
     let mut rows = Vec::new();
     for recs in batch.iter_mut() {
         for action in &mut recs.actions {
-            let hash = fnv1a64(
-                tenant
-                    .bytes()
-                    .chain([0])
-                    .chain(recs.plan_id.as_str().bytes())
-                    .chain([0])
-                    .chain(action.kind.bytes())
-                    .chain((action.rank as u64).to_le_bytes())
-                    .chain(nanos.to_le_bytes()),
-            );
-            let id = Id::from_trusted(format!("rec-{hash:016x}"));
+            let id = recommendation_id(tenant, &recs.plan_id, &action.kind, action.rank, nanos);
             rows.push(LoggedRecommendation {
                 recommendation_id: id.clone(),
                 plan_id: recs.plan_id.clone(),
@@ -99,6 +89,25 @@ pub fn log_rows(tenant: &str, batch: &mut [Recommendations]) -> Vec<LoggedRecomm
     rows
 }
 
+/// A logged action's id: the instant (16 hex digits, so ids sort by time) and a hash of
+/// the tenant, plan, kind and rank, so two requests never share one. Sorting by time, a
+/// log row lands at the end of the log's key index, where a hashed id fell on a page of
+/// its own (a page rewritten into the WAL for each row).
+fn recommendation_id(tenant: &str, plan: &Id, kind: &str, rank: usize, nanos: i64) -> Id {
+    let hash = fnv1a64(
+        tenant
+            .bytes()
+            .chain([0])
+            .chain(plan.as_str().bytes())
+            .chain([0])
+            .chain(kind.bytes())
+            .chain((rank as u64).to_le_bytes())
+            .chain(nanos.to_le_bytes()),
+    );
+    let folded = (hash ^ (hash >> 32)) as u32;
+    Id::from_trusted(format!("rec-{nanos:016x}{folded:08x}"))
+}
+
 /// Gives each action an id and logs it with its score, so feedback and the plan's later
 /// outcome can be joined to what was recommended.
 pub async fn log(
@@ -109,4 +118,24 @@ pub async fn log(
     let rows = log_rows(tenant, batch);
     store.log_recommendations(tenant, &rows).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recommendation_ids_sort_by_instant_and_differ_within_one() {
+        let plan = Id::parse("p1").unwrap();
+        let now = Utc::now().timestamp_nanos_opt().unwrap();
+        let first = recommendation_id("t", &plan, "qbr", 1, now);
+        let second = recommendation_id("t", &plan, "webinar", 2, now);
+        let later = recommendation_id("t", &plan, "qbr", 1, now + 1);
+        let much_later = recommendation_id("t", &plan, "qbr", 1, now + (1 << 40));
+        assert_ne!(first, second);
+        assert!(first.as_str() < later.as_str() && second.as_str() < later.as_str());
+        assert!(later.as_str() < much_later.as_str());
+        assert_eq!(first.as_str().len(), much_later.as_str().len());
+        assert_eq!(first, recommendation_id("t", &plan, "qbr", 1, now));
+    }
 }
