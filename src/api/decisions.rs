@@ -2,6 +2,8 @@
 //! predicted outcome, similar partners, peer benchmarks, prospect fit and what-if.
 //! Handlers parse, call the engine, and map errors; the engine does the work.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -121,7 +123,7 @@ pub async fn stateless(
     let k = service::check_k(snapshot.k.unwrap_or(DEFAULT_K), &engine)?;
     let options = ImportOptions::default();
     let mut known = KnownIds {
-        catalog: engine.catalog().clone(),
+        catalog: Arc::new(engine.catalog().clone()),
         ..KnownIds::default()
     };
     let partner = match &snapshot.partner {
@@ -371,7 +373,7 @@ pub async fn fit(
         .or_insert_with(|| Value::String("prospect".into()));
     let engine = state.service().engine(&caller.tenant).await?;
     let known = KnownIds {
-        catalog: engine.catalog().clone(),
+        catalog: Arc::new(engine.catalog().clone()),
         ..KnownIds::default()
     };
     let prospect = import::read_records(

@@ -2,6 +2,7 @@
 //! files into it, export and the synthetic world write it out, the store takes it whole.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::{ActionSpec, Activity, Catalog, Feedback, KeyResult, KrProgress, Partner, Plan};
 
@@ -39,7 +40,8 @@ pub struct KnownIds {
     pub plans: HashSet<String>,
     /// Each key result's plan: a key result never moves to another plan (DATA_FORMAT.md).
     pub key_results: HashMap<String, String>,
-    pub catalog: Catalog,
+    /// Shared: a sync write's validation takes the one held in memory, not a copy.
+    pub catalog: Arc<Catalog>,
 }
 
 /// The columns of each entity file, in DATA_FORMAT.md's order: what export writes, what

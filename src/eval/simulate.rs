@@ -7,6 +7,7 @@
 //! chose itself; it never sees the drawn futures (see [`PreparedWorld::simulate`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
@@ -38,8 +39,9 @@ pub struct SimulatedPolicy {
 fn context_at(base: &PlanContext, point: &DecisionPoint<'_>) -> PlanContext {
     let mut ctx = base.clone();
     ctx.as_of = point.date;
+    let record = Arc::make_mut(&mut ctx.record);
     for (i, (date, kind)) in point.chosen.iter().enumerate() {
-        ctx.record.activities.push(Activity {
+        record.activities.push(Activity {
             activity_id: Id::from_trusted(format!("sim-{i}")),
             plan_id: base.record.plan.plan_id.clone(),
             kind: kind.clone(),
@@ -50,7 +52,7 @@ fn context_at(base: &PlanContext, point: &DecisionPoint<'_>) -> PlanContext {
             kr_id: None,
         });
     }
-    ctx.record.activities.sort_by_key(|a| a.date);
+    record.activities.sort_by_key(|a| a.date);
     ctx
 }
 

@@ -202,16 +202,15 @@ pub fn read_dir(
 /// Adds the kinds seen in activities that no catalog defines as observed actions, so
 /// that every written activity has a kind the tenant's catalog knows.
 fn with_custom_kinds(mut out: ReadOutcome, known: &KnownIds) -> ReadOutcome {
-    let mut catalog = known.catalog.clone();
-    for spec in &out.dataset.actions {
-        catalog.merge(spec.clone());
-    }
+    let actions = &out.dataset.actions;
+    let defined =
+        |kind: &str| known.catalog.contains(kind) || actions.iter().any(|spec| spec.kind == kind);
     let mut custom: Vec<String> = out
         .dataset
         .activities
         .iter()
         .map(|a| a.kind.as_str())
-        .filter(|k| !catalog.contains(k))
+        .filter(|k| !defined(k))
         .map(str::to_owned)
         .collect();
     custom.sort_unstable();

@@ -3,6 +3,8 @@
 //! recommendations. Built from the store by [`load`], or by hand (the stateless API, the
 //! simulation), so the engine itself never touches I/O.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 
 use super::NbaError;
@@ -13,7 +15,9 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct PlanContext {
     /// The plan with everything recorded, including planned activities after `as_of`.
-    pub record: PlanRecord,
+    /// Shared with the partner view it came from: an answer computed afresh takes the
+    /// held record without copying its activities (`Arc::make_mut` to change one).
+    pub record: Arc<PlanRecord>,
     pub partner: Option<Partner>,
     /// Activities of the partner's other plans (prerequisites and cool-downs look across
     /// plans: a focus account mapped last quarter still counts).
@@ -28,7 +32,7 @@ impl PlanContext {
     /// posted to the stateless endpoint.
     pub fn new(record: PlanRecord, partner: Option<Partner>, as_of: NaiveDate) -> Self {
         Self {
-            record,
+            record: Arc::new(record),
             partner,
             history: Vec::new(),
             feedback: Vec::new(),
@@ -76,7 +80,7 @@ pub async fn load(
         .collect();
     let feedback = store.plan_feedback(tenant, plan_id).await?;
     Ok(PlanContext {
-        record,
+        record: Arc::new(record),
         partner,
         history,
         feedback,
@@ -131,7 +135,7 @@ pub async fn load_active(
                     .unwrap_or_default(),
                 partner: partners.get(&partner_key).cloned(),
                 history,
-                record,
+                record: Arc::new(record),
                 as_of,
             }
         })

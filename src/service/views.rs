@@ -66,7 +66,7 @@ struct TenantView {
     partners: HashMap<String, Slot>,
     /// The tenant's action catalog, for the validation of sync writes; a write that
     /// changes it drops the tenant's views, this with them.
-    catalog: Option<Catalog>,
+    catalog: Option<Arc<Catalog>>,
 }
 
 /// A partner's view, or the number of the refresh that failed and left it out.
@@ -83,7 +83,7 @@ pub struct PartnerView {
     /// Every plan of the partner: id and status.
     statuses: Vec<(Id, PlanStatus)>,
     /// The plans that can be acted on (active and draft), whole.
-    open: HashMap<String, PlanRecord>,
+    open: HashMap<String, Arc<PlanRecord>>,
     /// Feedback on the open plans, oldest first.
     feedback: HashMap<String, Vec<Feedback>>,
     /// For each kind, the dates it was done, oldest first, each with the index of its
@@ -117,7 +117,7 @@ impl PartnerView {
             }
             statuses.push((record.plan.plan_id.clone(), record.plan.status));
             if record.plan.status.is_open() {
-                open.insert(record.plan.plan_id.to_string(), record);
+                open.insert(record.plan.plan_id.to_string(), Arc::new(record));
             }
         }
         for dates in done.values_mut() {
@@ -267,7 +267,7 @@ impl PartnerView {
             let Some(plan) = maps.krs.get(point.kr_id.as_str()) else {
                 continue;
             };
-            let Some(record) = self.open.get_mut(plan.as_str()) else {
+            let Some(record) = self.open.get_mut(plan.as_str()).map(Arc::make_mut) else {
                 continue;
             };
             let key = (point.kr_id.as_str(), point.as_of);
@@ -321,12 +321,12 @@ impl PartnerView {
                     if plan.status.is_open() {
                         self.open.insert(
                             id.to_owned(),
-                            PlanRecord {
+                            Arc::new(PlanRecord {
                                 plan: plan.clone(),
                                 key_results: Vec::new(),
                                 progress: Vec::new(),
                                 activities: Vec::new(),
-                            },
+                            }),
                         );
                     }
                 }
@@ -334,7 +334,7 @@ impl PartnerView {
                     let at = at as usize;
                     match (self.statuses[at].1.is_open(), plan.status.is_open()) {
                         (true, true) => {
-                            if let Some(record) = self.open.get_mut(id) {
+                            if let Some(record) = self.open.get_mut(id).map(Arc::make_mut) {
                                 record.plan = plan.clone();
                             }
                         }
@@ -361,7 +361,7 @@ impl PartnerView {
         // As the store does: the complete plans' other key results go, with their progress.
         let keep: HashSet<&str> = data.key_results.iter().map(|k| k.kr_id.as_str()).collect();
         for plan in complete {
-            let Some(record) = self.open.get_mut(plan.as_str()) else {
+            let Some(record) = self.open.get_mut(plan.as_str()).map(Arc::make_mut) else {
                 continue;
             };
             let gone: HashSet<String> = record
@@ -379,7 +379,7 @@ impl PartnerView {
             }
         }
         for kr in &data.key_results {
-            let Some(record) = self.open.get_mut(kr.plan_id.as_str()) else {
+            let Some(record) = self.open.get_mut(kr.plan_id.as_str()).map(Arc::make_mut) else {
                 continue;
             };
             match record
@@ -410,7 +410,10 @@ impl PartnerView {
         match old {
             Some((plan, at)) => {
                 let old_ordinal = self.ordinal(&plan);
-                let removed = self.open.get_mut(&plan).map(|r| r.activities.remove(at));
+                let removed = self
+                    .open
+                    .get_mut(&plan)
+                    .map(|r| Arc::make_mut(r).activities.remove(at));
                 if let (Some(old), Some(old_ordinal)) = (removed, old_ordinal) {
                     if old.status == ActivityStatus::Done {
                         if let Some(dates) = self.done.get_mut(&old.kind) {
@@ -426,7 +429,11 @@ impl PartnerView {
             None if maps.activity_ids.contains(&hash) => return Err(Refused::Tenant),
             None => {}
         }
-        if let Some(record) = self.open.get_mut(activity.plan_id.as_str()) {
+        if let Some(record) = self
+            .open
+            .get_mut(activity.plan_id.as_str())
+            .map(Arc::make_mut)
+        {
             let key = (activity.date, activity.activity_id.as_str());
             let at = record
                 .activities
@@ -762,7 +769,7 @@ impl Views {
         if let Ok(mut tenants) = self.tenants.write() {
             if seq > self.floor.load(Ordering::SeqCst) {
                 if let Some(held) = tenants.get_mut(tenant).filter(|t| t.floor < seq) {
-                    held.catalog = Some(catalog);
+                    held.catalog = Some(Arc::new(catalog));
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! the whole dataset for export.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
 use sqlx::any::AnyRow;
@@ -324,7 +325,7 @@ impl Store {
                 .into_iter()
                 .collect(),
             key_results: key_results.into_iter().collect(),
-            catalog: self.catalog(tenant).await?,
+            catalog: Arc::new(self.catalog(tenant).await?),
         })
     }
 
@@ -359,7 +360,7 @@ impl Store {
                 .await?
                 .into_iter()
                 .collect(),
-            catalog: self.catalog(tenant).await?,
+            catalog: Arc::new(self.catalog(tenant).await?),
         })
     }
 

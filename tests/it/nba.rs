@@ -180,7 +180,9 @@ async fn recommendations_are_eligible_explained_cover_both_sides_and_are_logged(
 
     // A partner nobody has seen before still gets explained actions, marked as new.
     let mut newcomer = contexts[0].clone();
-    newcomer.record.plan.partner_id = Id::parse("brand-new-partner").unwrap();
+    std::sync::Arc::make_mut(&mut newcomer.record)
+        .plan
+        .partner_id = Id::parse("brand-new-partner").unwrap();
     newcomer.history.clear();
     let recs = t.engine.recommend(&newcomer, 5);
     assert!(recs.new_partner && !recs.cold_start);
