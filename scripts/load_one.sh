@@ -8,7 +8,7 @@
 #   env DBARGS: extra `serve` flags, e.g. "--database-url postgres://postgres@127.0.0.1:5432/nbpg"
 #     (a fresh, empty database: the demo loads into it).
 #
-# Prints wrk's figures and the server's CPU seconds over the run. For README figures use
+# Prints wrk's figures and the server's CPU time over the run, per request. For README figures use
 # scripts/loadtest.sh, which runs the hello-world beside it and gives ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,9 @@ mixed_lua "$W/warm.lua" "$W/krs" "$KEY" 0
 wrk -t2 -c32 -d3s -s "$W/warm.lua" http://127.0.0.1:18099/ >/dev/null
 mixed_lua "$W/run.lua" "$W/krs" "$KEY" "$EVERY"
 T0=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
-wrk -t2 -c32 -d"${SECS}s" --latency -s "$W/run.lua" http://127.0.0.1:18099/ \
-    | grep -E "Requests/sec|50%|99%|non-2xx|requests in"
+wrk -t2 -c32 -d"${SECS}s" --latency -s "$W/run.lua" http://127.0.0.1:18099/ >"$W/wrk"
 T1=$(awk '{ print $14 + $15 }' "/proc/$PID/stat")
-echo "server CPU: $(( (T1 - T0) / $(getconf CLK_TCK) )) s"
+grep -E "Requests/sec|50%|99%|non-2xx|requests in" "$W/wrk"
+REQUESTS=$(awk '/requests in/ { print $1 }' "$W/wrk")
+python3 -c "import sys; t, n, hz = map(float, sys.argv[1:]); print(f'server CPU: {t / hz:.2f} s, {1e6 * t / hz / n:.1f} µs/request')" \
+    "$((T1 - T0))" "$REQUESTS" "$(getconf CLK_TCK)"

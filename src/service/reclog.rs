@@ -17,8 +17,10 @@ use crate::store::{LoggedRecommendation, Store};
 
 /// Rows queued before a request waits for the writer.
 const QUEUE: usize = 4096;
-/// Most rows in one transaction.
-const BATCH: usize = 2000;
+/// Most rows in one transaction: a batch holds SQLite's one writer while it commits and
+/// a sync write waits behind it, so a linger's rows go in a few short transactions
+/// rather than one long one.
+const BATCH: usize = 500;
 /// How long the writer gathers rows after the first of a batch before it commits them.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
