@@ -128,13 +128,10 @@ async fn write_with_retries(store: &Store, tenant: &str, batch: &[LoggedRecommen
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use chrono::{NaiveDate, Utc};
 
     use super::*;
     use crate::domain::Id;
-    use crate::import::{self, ImportOptions};
 
     const TENANT: &str = "acme-tenant";
 
@@ -160,17 +157,7 @@ mod tests {
     async fn rows_queued_in_the_linger_are_written_when_the_log_closes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_data_dir(dir.path()).await.unwrap();
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crm_export");
-        import::import_dir(
-            &store,
-            TENANT,
-            &fixture,
-            &ImportOptions::default(),
-            &mut |_| {},
-            &mut |_, _| {},
-        )
-        .await
-        .unwrap();
+        crate::store::testing::import_fixture(&store, TENANT).await;
         let log = RecommendationLog::start(store.clone());
         for n in 0..30 {
             log.push(TENANT, vec![row(2 * n), row(2 * n + 1)]).await;

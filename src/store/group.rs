@@ -384,13 +384,10 @@ fn fail_all(replies: impl Iterator<Item = Reply>, error: StoreError) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use chrono::NaiveDate;
 
     use super::*;
     use crate::domain::{Activity, ActivityStatus, KeyResult};
-    use crate::import::{self, ImportOptions};
 
     const TENANT: &str = "acme-tenant";
 
@@ -437,17 +434,7 @@ mod tests {
     }
 
     async fn one_group_one_refusal(store: &Store, tenant: &str) {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crm_export");
-        import::import_dir(
-            store,
-            tenant,
-            &fixture,
-            &ImportOptions::default(),
-            &mut |_| {},
-            &mut |_, _| {},
-        )
-        .await
-        .unwrap();
+        crate::store::testing::import_fixture(store, tenant).await;
         let before = store.dataset(tenant).await.unwrap();
 
         // While a group commits (here: the lock held by the test), the writes that arrive

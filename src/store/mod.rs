@@ -226,3 +226,28 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     };
     Ok(format!("sqlite://{path}?{query}"))
 }
+
+/// What the unit tests of the store's writers share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use super::Store;
+    use crate::import::{self, ImportOptions};
+
+    /// Imports the CRM export fixture (`tests/fixtures/crm_export`) for `tenant`: the plans
+    /// those tests write to.
+    pub(crate) async fn import_fixture(store: &Store, tenant: &str) {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/crm_export");
+        import::import_dir(
+            store,
+            tenant,
+            &fixture,
+            &ImportOptions::default(),
+            &mut |_| {},
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+    }
+}
