@@ -123,7 +123,7 @@ pub async fn stateless(
     let k = service::check_k(snapshot.k.unwrap_or(DEFAULT_K), &engine)?;
     let options = ImportOptions::default();
     let mut known = KnownIds {
-        catalog: Arc::new(engine.catalog().clone()),
+        catalog: Arc::clone(engine.catalog()),
         ..KnownIds::default()
     };
     let partner = match &snapshot.partner {
@@ -373,7 +373,7 @@ pub async fn fit(
         .or_insert_with(|| Value::String("prospect".into()));
     let engine = state.service().engine(&caller.tenant).await?;
     let known = KnownIds {
-        catalog: Arc::new(engine.catalog().clone()),
+        catalog: Arc::clone(engine.catalog()),
         ..KnownIds::default()
     };
     let prospect = import::read_records(

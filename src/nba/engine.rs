@@ -140,7 +140,8 @@ pub struct Scored<'a> {
 /// One tenant's engine.
 pub struct Engine {
     tenant: String,
-    catalog: Catalog,
+    /// Shared with what validates writes against it (the stateless endpoints' `KnownIds`).
+    catalog: Arc<Catalog>,
     model: Option<Arc<OutcomeModel>>,
     model_version: Option<String>,
     peers: Option<Arc<Peers>>,
@@ -189,7 +190,7 @@ impl Engine {
     pub fn new(tenant: impl Into<String>, catalog: Catalog) -> Self {
         Self {
             tenant: tenant.into(),
-            catalog,
+            catalog: Arc::new(catalog),
             model: None,
             model_version: None,
             peers: None,
@@ -312,7 +313,7 @@ impl Engine {
         &self.tenant
     }
 
-    pub fn catalog(&self) -> &Catalog {
+    pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
     }
 

@@ -22,7 +22,7 @@ const QUEUE: usize = 4096;
 /// rather than one long one.
 const BATCH: usize = 500;
 /// How long the writer gathers rows after the first of a batch before it commits them.
-pub const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
+const LINGER: std::time::Duration = std::time::Duration::from_millis(100);
 
 type Entry = (String, Vec<LoggedRecommendation>);
 

@@ -361,7 +361,7 @@ impl PartnerView {
         // As the store does: the complete plans' other key results go, with their progress.
         let keep: HashSet<&str> = data.key_results.iter().map(|k| k.kr_id.as_str()).collect();
         for plan in complete {
-            let Some(record) = self.open.get_mut(plan.as_str()).map(Arc::make_mut) else {
+            let Some(record) = self.open.get_mut(plan.as_str()) else {
                 continue;
             };
             let gone: HashSet<String> = record
@@ -370,6 +370,11 @@ impl PartnerView {
                 .map(|k| k.kr_id.to_string())
                 .filter(|k| !keep.contains(k.as_str()))
                 .collect();
+            if gone.is_empty() {
+                // Nothing to remove: a record an answer in flight still shares is not copied.
+                continue;
+            }
+            let record = Arc::make_mut(record);
             record
                 .key_results
                 .retain(|k| !gone.contains(k.kr_id.as_str()));
