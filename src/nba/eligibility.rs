@@ -23,9 +23,12 @@ pub const DISMISS_DAYS: u64 = 30;
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Ineligible {
     /// The partner's journey stage is not one the action fits.
-    OffStage { stage: String },
+    OffStage { stage: &'static str },
     /// The relationship is below the action's minimum stage.
-    BelowRelationship { needs: String, has: String },
+    BelowRelationship {
+        needs: &'static str,
+        has: &'static str,
+    },
     /// A prerequisite has never been done (in this plan or an earlier one). Named
     /// `prerequisite`, not `kind`: flattened into an excluded action, whose own `kind`
     /// is the action, a `kind` here made a JSON object with two `kind` keys.
@@ -78,24 +81,33 @@ pub struct Facts {
     pub dismissed: HashMap<String, NaiveDate>,
 }
 
+/// Folds `value` into `kind`'s entry, copying the kind only for its first entry: a
+/// plan's activities repeat a handful of kinds, and this runs on every answer computed.
+fn merge<V: Copy>(map: &mut HashMap<String, V>, kind: &str, value: V, fold: impl Fn(V, V) -> V) {
+    match map.get_mut(kind) {
+        Some(v) => *v = fold(*v, value),
+        None => {
+            map.insert(kind.to_owned(), value);
+        }
+    }
+}
+
 impl Facts {
     pub fn of(ctx: &PlanContext) -> Self {
         let partner = ctx.partner.as_ref();
         let mut last_done: HashMap<String, NaiveDate> = HashMap::new();
         for a in ctx.done_until_now() {
-            let entry = last_done.entry(a.kind.clone()).or_insert(a.date);
-            *entry = (*entry).max(a.date);
+            merge(&mut last_done, &a.kind, a.date, NaiveDate::max);
         }
         let mut done_in_plan: HashMap<String, f64> = HashMap::new();
         let mut planned: HashMap<String, NaiveDate> = HashMap::new();
         for a in &ctx.record.activities {
             match a.status {
                 ActivityStatus::Done if a.date <= ctx.as_of => {
-                    *done_in_plan.entry(a.kind.clone()).or_default() += a.quantity.max(0.0);
+                    merge(&mut done_in_plan, &a.kind, a.quantity.max(0.0), |n, q| n + q);
                 }
                 ActivityStatus::Planned if a.date >= ctx.as_of => {
-                    let entry = planned.entry(a.kind.clone()).or_insert(a.date);
-                    *entry = (*entry).min(a.date);
+                    merge(&mut planned, &a.kind, a.date, NaiveDate::min);
                 }
                 _ => {}
             }
@@ -105,8 +117,7 @@ impl Facts {
             if f.response == FeedbackResponse::Dismissed {
                 let day = f.at.date_naive();
                 if day <= ctx.as_of {
-                    let entry = dismissed.entry(f.kind.clone()).or_insert(day);
-                    *entry = (*entry).max(day);
+                    merge(&mut dismissed, &f.kind, day, NaiveDate::max);
                 }
             }
         }
@@ -133,17 +144,17 @@ impl Facts {
         if let Some(stage) = self.journey_stage {
             if !spec.fits_stage(stage) {
                 return Err(Ineligible::OffStage {
-                    stage: stage.as_str().to_owned(),
+                    stage: stage.as_str(),
                 });
             }
         }
         if self.relationship < spec.min_relationship {
             return Err(Ineligible::BelowRelationship {
-                needs: spec.min_relationship.as_str().to_owned(),
+                needs: spec.min_relationship.as_str(),
                 has: if self.relationship_known {
-                    self.relationship.as_str().to_owned()
+                    self.relationship.as_str()
                 } else {
-                    "unknown (treated as transactional)".to_owned()
+                    "unknown (treated as transactional)"
                 },
             });
         }

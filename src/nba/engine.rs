@@ -137,6 +137,26 @@ pub struct Scored<'a> {
     pub score: f64,
 }
 
+/// Similar partners' evidence for one partner: how many neighbours had any, and their
+/// contrasts pooled per kind (see [`effect::pool`]).
+#[derive(Debug, Default)]
+struct Pooled {
+    neighbours: usize,
+    by_kind: std::collections::HashMap<String, (PeerComparison, f64)>,
+}
+
+impl Pooled {
+    fn of(contrasts: &[&[(String, effect::Contrast)]]) -> Self {
+        Self {
+            neighbours: contrasts.len(),
+            by_kind: effect::pool(contrasts.iter().copied())
+                .into_iter()
+                .map(|(kind, c)| (kind.to_owned(), c))
+                .collect(),
+        }
+    }
+}
+
 /// One tenant's engine.
 pub struct Engine {
     tenant: String,
@@ -151,6 +171,11 @@ pub struct Engine {
     /// (see [`Engine::with_neighbours`]) rather than per request: the search was most of
     /// a recommendation's time.
     neighbours: std::collections::HashMap<String, Box<[Id]>>,
+    /// Each served partner's neighbours' contrasts pooled per kind, kept from its first
+    /// answer on: they change only with the neighbours, which are this engine's, and
+    /// pooling them was a sixth of an answer's engine time. Only partners whose plans are
+    /// asked for are held.
+    pooled: std::sync::RwLock<std::collections::HashMap<String, Arc<Pooled>>>,
     /// Catalog kinds the model never saw in training: their counterfactual has no
     /// support, so they get no model component (see [`OutcomeModel::has_seen`]).
     unseen: std::collections::HashSet<String>,
@@ -196,6 +221,7 @@ impl Engine {
             peers: None,
             contrasts: std::collections::HashMap::new(),
             neighbours: std::collections::HashMap::new(),
+            pooled: std::sync::RwLock::default(),
             unseen: std::collections::HashSet::new(),
             unseen_prior_scale: 1.0,
             index: None,
@@ -239,7 +265,15 @@ impl Engine {
             .collect();
         self.peers = Some(peers);
         self.index = Some(index);
+        self.forget_pooled();
         self
+    }
+
+    /// Pooled evidence rests on the contrasts and neighbours: either changing drops it.
+    fn forget_pooled(&mut self) {
+        if let Ok(pooled) = self.pooled.get_mut() {
+            pooled.clear();
+        }
     }
 
     /// Searches every known partner's neighbours once, so that a recommendation only
@@ -299,6 +333,7 @@ impl Engine {
             "neighbours found"
         );
         self.neighbours = found.into_iter().map(|(id, hits, _)| (id, hits)).collect();
+        self.forget_pooled();
         self
     }
 
@@ -358,7 +393,8 @@ impl Engine {
         (eligible, excluded)
     }
 
-    /// Similar partners' precomputed contrasts, one slice per partner with any. A failed
+    /// Similar partners' precomputed contrasts, one slice per partner with any, searched
+    /// now: for a partner whose neighbours were not found when the engine loaded. A failed
     /// search is logged and treated as "no peer evidence": a recommendation from the
     /// model and prior beats an error. The contrasts are those of the plans closed when
     /// the engine loaded.
@@ -367,13 +403,6 @@ impl Engine {
             return Vec::new();
         };
         let partner = ctx.record.plan.partner_id.as_str();
-        if let Some(hits) = self.neighbours.get(partner) {
-            return hits
-                .iter()
-                .filter_map(|h| self.contrasts.get(h.as_str()))
-                .map(Vec::as_slice)
-                .collect();
-        }
         match peers.similar(
             index.as_ref(),
             &self.tenant,
@@ -393,6 +422,29 @@ impl Engine {
         }
     }
 
+    /// The partner's neighbours' evidence pooled per kind, with how many neighbours gave
+    /// any: from the partner's first answer on, read from memory where its neighbours were
+    /// found when the engine loaded; pooled afresh from a per-request search otherwise.
+    fn peer_evidence(&self, ctx: &PlanContext) -> Arc<Pooled> {
+        let partner = ctx.record.plan.partner_id.as_str();
+        let Some(hits) = self.neighbours.get(partner) else {
+            return Arc::new(Pooled::of(&self.neighbour_contrasts(ctx)));
+        };
+        if let Some(kept) = self.pooled.read().ok().and_then(|p| p.get(partner).cloned()) {
+            return kept;
+        }
+        let contrasts: Vec<&[(String, effect::Contrast)]> = hits
+            .iter()
+            .filter_map(|h| self.contrasts.get(h.as_str()))
+            .map(Vec::as_slice)
+            .collect();
+        let pooled = Arc::new(Pooled::of(&contrasts));
+        if let Ok(mut held) = self.pooled.write() {
+            held.insert(partner.to_owned(), Arc::clone(&pooled));
+        }
+        pooled
+    }
+
     /// Scores every eligible candidate of a plan (unranked), with the plan's prediction.
     pub fn score<'a>(
         &'a self,
@@ -402,9 +454,9 @@ impl Engine {
     ) -> (Vec<Scored<'a>>, Option<Prediction>, usize) {
         let elapsed = ctx.record.plan.elapsed(ctx.as_of);
         let standings = explain::standings(&ctx.record, ctx.as_of);
-        let contrasts = self.neighbour_contrasts(ctx);
-        let neighbours = contrasts.len();
-        let comparisons = effect::pool(contrasts.iter().copied());
+        let evidence = self.peer_evidence(ctx);
+        let neighbours = evidence.neighbours;
+        let comparisons = &evidence.by_kind;
         let mut counterfactual = self
             .model
             .as_deref()
@@ -705,7 +757,7 @@ fn done_now(plan_id: &Id, kind: &str, date: NaiveDate, quantity: f64) -> Activit
 struct Counterfactual<'m> {
     model: &'m OutcomeModel,
     snapshot: Snapshot,
-    partner: Option<crate::domain::Partner>,
+    partner: Option<&'m crate::domain::Partner>,
     base_raw: f64,
     base_raw_at_start: f64,
     base_prediction: Prediction,
@@ -714,12 +766,12 @@ struct Counterfactual<'m> {
 }
 
 impl<'m> Counterfactual<'m> {
-    fn new(model: &'m OutcomeModel, ctx: &PlanContext) -> Self {
+    fn new(model: &'m OutcomeModel, ctx: &'m PlanContext) -> Self {
         let snapshot = Snapshot::serving(&ctx.record, ctx.as_of);
         let mut cf = Self {
             model,
             snapshot,
-            partner: ctx.partner.clone(),
+            partner: ctx.partner.as_ref(),
             base_raw: 0.0,
             base_raw_at_start: 0.0,
             base_prediction: Prediction {
@@ -742,7 +794,7 @@ impl<'m> Counterfactual<'m> {
         self.row.clear();
         self.model
             .schema
-            .write_row(&self.snapshot, self.partner.as_ref(), &mut self.row);
+            .write_row(&self.snapshot, self.partner, &mut self.row);
     }
 
     /// The unclamped attainment score, so differences near 0 or 2 are not cut off.
