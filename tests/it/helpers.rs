@@ -281,6 +281,8 @@ async fn train_world(db: Backend, world: TempDir) -> TrainedWorld {
 pub struct IndexedWorld {
     pub trained: TrainedWorld,
     pub engine: nextbest::nba::Engine,
+    /// The shard the engine searches, for a second engine over it.
+    pub index: std::sync::Arc<dyn nextbest::vector::VectorIndex>,
     pub vectors: TempDir,
 }
 
@@ -311,13 +313,19 @@ pub async fn indexed_world_with(
     nextbest::nba::peers::reindex(&db.store, registry, index.as_ref(), &db.tenant)
         .await
         .expect("reindex");
-    let engine =
-        nextbest::service::load_engine(&db.store, registry, Some(index), &db.tenant, as_of)
-            .await
-            .expect("load engine");
+    let engine = nextbest::service::load_engine(
+        &db.store,
+        registry,
+        Some(Arc::clone(&index)),
+        &db.tenant,
+        as_of,
+    )
+    .await
+    .expect("load engine");
     IndexedWorld {
         trained,
         engine,
+        index,
         vectors,
     }
 }

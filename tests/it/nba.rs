@@ -35,6 +35,8 @@ fn params() -> SynthParams {
 struct Trained {
     db: Backend,
     engine: Engine,
+    registry: Registry,
+    index: std::sync::Arc<dyn nextbest::vector::VectorIndex>,
     world: tempfile::TempDir,
     _models: tempfile::TempDir,
     _vectors: tempfile::TempDir,
@@ -46,6 +48,8 @@ async fn trained() -> Trained {
     Trained {
         db: w.trained.db,
         engine: w.engine,
+        registry: w.trained.registry,
+        index: w.index,
         world: w.trained.world,
         _models: w.trained.models,
         _vectors: w.vectors,
@@ -98,9 +102,49 @@ fn violates(engine: &Engine, ctx: &PlanContext, kind: &str) -> Option<String> {
 async fn the_engine_on_a_trained_world() {
     let t = trained().await;
     recommendations_are_eligible_explained_cover_both_sides_and_are_logged(&t).await;
+    kept_peer_evidence_answers_as_a_fresh_search_does(&t).await;
     a_dismissed_action_is_not_recommended_again_within_the_contact_window(&t).await;
     what_if_answers_from_the_same_model_as_the_counterfactual(&t).await;
     decisions_beat_the_baselines_against_the_generators_truth(&t).await;
+}
+
+/// An engine that found every partner's neighbours when it loaded pools their evidence
+/// on a partner's first answer and keeps it; its answers are those of an engine that
+/// searches and pools afresh on every call (`t.engine`). Every plan is asked twice, in
+/// two orders, so the later answers come from the kept evidence, and a partner given
+/// another's (a wrong key) or stale evidence would differ.
+async fn kept_peer_evidence_answers_as_a_fresh_search_does(t: &Trained) {
+    let found = nextbest::service::load_engine(
+        &t.db.store,
+        &t.registry,
+        Some(std::sync::Arc::clone(&t.index)),
+        &t.db.tenant,
+        as_of(),
+    )
+    .await
+    .unwrap()
+    .with_neighbours(None);
+    let contexts = context::load_active(&t.db.store, &t.db.tenant, as_of())
+        .await
+        .unwrap();
+    let mut with_peers = 0;
+    for ctx in contexts.iter().rev().chain(&contexts) {
+        let kept = found.recommend(ctx, 5);
+        let fresh = t.engine.recommend(ctx, 5);
+        assert!(kept.neighbours > 0, "{}", ctx.record.plan.plan_id);
+        with_peers += usize::from(
+            kept.actions
+                .iter()
+                .any(|a| a.explanation.similar_partners.is_some()),
+        );
+        assert_eq!(
+            serde_json::to_value(&kept).unwrap(),
+            serde_json::to_value(&fresh).unwrap(),
+            "{}",
+            ctx.record.plan.plan_id
+        );
+    }
+    assert!(with_peers > contexts.len(), "peer evidence in {with_peers} answers");
 }
 
 async fn recommendations_are_eligible_explained_cover_both_sides_and_are_logged(t: &Trained) {
