@@ -104,7 +104,9 @@ impl Facts {
         for a in &ctx.record.activities {
             match a.status {
                 ActivityStatus::Done if a.date <= ctx.as_of => {
-                    merge(&mut done_in_plan, &a.kind, a.quantity.max(0.0), |n, q| n + q);
+                    merge(&mut done_in_plan, &a.kind, a.quantity.max(0.0), |n, q| {
+                        n + q
+                    });
                 }
                 ActivityStatus::Planned if a.date >= ctx.as_of => {
                     merge(&mut planned, &a.kind, a.date, NaiveDate::min);

@@ -430,7 +430,12 @@ impl Engine {
         let Some(hits) = self.neighbours.get(partner) else {
             return Arc::new(Pooled::of(&self.neighbour_contrasts(ctx)));
         };
-        if let Some(kept) = self.pooled.read().ok().and_then(|p| p.get(partner).cloned()) {
+        if let Some(kept) = self
+            .pooled
+            .read()
+            .ok()
+            .and_then(|p| p.get(partner).cloned())
+        {
             return kept;
         }
         let contrasts: Vec<&[(String, effect::Contrast)]> = hits

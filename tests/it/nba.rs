@@ -144,7 +144,10 @@ async fn kept_peer_evidence_answers_as_a_fresh_search_does(t: &Trained) {
             ctx.record.plan.plan_id
         );
     }
-    assert!(with_peers > contexts.len(), "peer evidence in {with_peers} answers");
+    assert!(
+        with_peers > contexts.len(),
+        "peer evidence in {with_peers} answers"
+    );
 }
 
 async fn recommendations_are_eligible_explained_cover_both_sides_and_are_logged(t: &Trained) {
