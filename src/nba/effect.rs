@@ -366,7 +366,7 @@ pub fn partner_contrasts(plans: &[ClosedPlan]) -> Vec<(String, Contrast)> {
 /// the value is the comparison and the standard error of its difference.
 pub fn pool<'a>(
     partners: impl IntoIterator<Item = &'a [(String, Contrast)]>,
-) -> HashMap<&'a str, (PeerComparison, f64)> {
+) -> HashMap<String, (PeerComparison, f64)> {
     let mut by_kind: HashMap<&'a str, Contrast> = HashMap::new();
     for contrasts in partners {
         for (kind, c) in contrasts {
@@ -392,7 +392,7 @@ pub fn pool<'a>(
                 mean_without: c.weighted_without / c.weights,
                 units_with: c.units / c.plans_with as f64,
             };
-            (kind, (comparison, (variance / c.weights).sqrt()))
+            (kind.to_owned(), (comparison, (variance / c.weights).sqrt()))
         })
         .collect()
 }

@@ -139,7 +139,6 @@ pub struct Scored<'a> {
 
 /// Similar partners' evidence for one partner: how many neighbours had any, and their
 /// contrasts pooled per kind (see [`effect::pool`]).
-#[derive(Debug, Default)]
 struct Pooled {
     neighbours: usize,
     by_kind: std::collections::HashMap<String, (PeerComparison, f64)>,
@@ -149,10 +148,7 @@ impl Pooled {
     fn of(contrasts: &[&[(String, effect::Contrast)]]) -> Self {
         Self {
             neighbours: contrasts.len(),
-            by_kind: effect::pool(contrasts.iter().copied())
-                .into_iter()
-                .map(|(kind, c)| (kind.to_owned(), c))
-                .collect(),
+            by_kind: effect::pool(contrasts.iter().copied()),
         }
     }
 }
@@ -393,12 +389,24 @@ impl Engine {
         (eligible, excluded)
     }
 
-    /// Similar partners' precomputed contrasts, one slice per partner with any, searched
-    /// now: for a partner whose neighbours were not found when the engine loaded. A failed
-    /// search is logged and treated as "no peer evidence": a recommendation from the
-    /// model and prior beats an error. The contrasts are those of the plans closed when
-    /// the engine loaded.
-    fn neighbour_contrasts(&self, ctx: &PlanContext) -> Vec<&[(String, effect::Contrast)]> {
+    /// The precomputed contrasts of `partners`, one slice per partner with any. They are
+    /// those of the plans closed when the engine loaded.
+    fn contrasts_of<'p>(
+        &self,
+        partners: impl IntoIterator<Item = &'p str>,
+    ) -> Vec<&[(String, effect::Contrast)]> {
+        partners
+            .into_iter()
+            .filter_map(|p| self.contrasts.get(p))
+            .map(Vec::as_slice)
+            .collect()
+    }
+
+    /// Similar partners' contrasts ([`Self::contrasts_of`]), searched now: for a partner
+    /// whose neighbours were not found when the engine loaded. A failed search is logged
+    /// and treated as "no peer evidence": a recommendation from the model and prior beats
+    /// an error.
+    fn searched_contrasts(&self, ctx: &PlanContext) -> Vec<&[(String, effect::Contrast)]> {
         let (Some(peers), Some(index)) = (&self.peers, &self.index) else {
             return Vec::new();
         };
@@ -410,11 +418,7 @@ impl Engine {
             self.options.neighbours,
             &Filter::default(),
         ) {
-            Ok(hits) => hits
-                .iter()
-                .filter_map(|h| self.contrasts.get(h.partner_id.as_str()))
-                .map(Vec::as_slice)
-                .collect(),
+            Ok(hits) => self.contrasts_of(hits.iter().map(|h| h.partner_id.as_str())),
             Err(error) => {
                 tracing::warn!(partner, error = %crate::report::Report(&error), "similar-partner search failed; no peer evidence");
                 Vec::new()
@@ -428,7 +432,7 @@ impl Engine {
     fn peer_evidence(&self, ctx: &PlanContext) -> Arc<Pooled> {
         let partner = ctx.record.plan.partner_id.as_str();
         let Some(hits) = self.neighbours.get(partner) else {
-            return Arc::new(Pooled::of(&self.neighbour_contrasts(ctx)));
+            return Arc::new(Pooled::of(&self.searched_contrasts(ctx)));
         };
         if let Some(kept) = self
             .pooled
@@ -438,12 +442,7 @@ impl Engine {
         {
             return kept;
         }
-        let contrasts: Vec<&[(String, effect::Contrast)]> = hits
-            .iter()
-            .filter_map(|h| self.contrasts.get(h.as_str()))
-            .map(Vec::as_slice)
-            .collect();
-        let pooled = Arc::new(Pooled::of(&contrasts));
+        let pooled = Arc::new(Pooled::of(&self.contrasts_of(hits.iter().map(Id::as_str))));
         if let Ok(mut held) = self.pooled.write() {
             held.insert(partner.to_owned(), Arc::clone(&pooled));
         }
