@@ -93,6 +93,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run. On SQLite a pool of one connection: SQLite has one
+    /// writer anyway, and a connection whose database another connection changed drops
+    /// its whole page cache at its next transaction, so writes spread over the read pool
+    /// re-read their B-tree pages from the file on nearly every commit. On PostgreSQL
+    /// the read pool itself.
+    writes: AnyPool,
     backend: Backend,
     health: Arc<health::Health>,
     /// This process's name in the readiness probe table, in change notices, leases and
@@ -108,6 +114,45 @@ pub struct Store {
 /// unavailable": long enough for a burst of writes queueing on SQLite's one writer,
 /// short enough that a database that is down is reported before the request times out.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The pool settings of either pool: `sqlite` or `postgres` connections at most.
+fn pool_options(backend: Backend, sqlite: u32, postgres: u32, role: Role) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        })
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A pooled SQLite connection is a file handle in this process: pinging it
+        // before every use was a round trip to its worker thread per query (a sync
+        // write makes a dozen). A PostgreSQL connection can die with the server, and
+        // is checked before it is handed out.
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                         PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+                    )
+                    .await?;
+                    if role == Role::Writer {
+                        // 16 MiB of page cache (SQLite's default is 2 MiB): the indexes
+                        // every write inserts into stay in memory between commits.
+                        conn.execute("PRAGMA cache_size=-16384;").await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+}
+
+/// Which of the store's pools a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reader,
+    Writer,
+}
 
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and brings the schema up to
@@ -128,36 +173,22 @@ impl Store {
         };
         let options =
             AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect(backend, e))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            // A pooled SQLite connection is a file handle in this process: pinging it
-            // before every use was a round trip to its worker thread per query (a sync
-            // write makes a dozen). A PostgreSQL connection can die with the server, and
-            // is checked before it is handed out.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                             PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(backend, 4, 16, Role::Reader)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Connect(backend, e))?;
+        let writes = match backend {
+            Backend::Sqlite => pool_options(backend, 1, 1, Role::Writer)
+                .connect_with(options)
+                .await
+                .map_err(|e| StoreError::Connect(backend, e))?,
+            Backend::Postgres => pool.clone(),
+        };
         MIGRATOR.run(&pool).await.map_err(StoreError::Migrate)?;
         tracing::debug!(?backend, "store opened");
         Ok(Self {
             pool,
+            writes,
             backend,
             health: Arc::default(),
             replica_id: uuid::Uuid::new_v4().simple().to_string().into(),
@@ -200,6 +231,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writes.close().await;
         self.pool.close().await;
     }
 }

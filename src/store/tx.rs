@@ -63,7 +63,7 @@ impl Store {
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<WriteTx, StoreError> {
         let mut conn = self
-            .pool
+            .writes
             .acquire()
             .await
             .map_err(|e| self.failed(StoreError::Query(what, e)))?;
@@ -144,5 +144,55 @@ impl Drop for WriteTx {
         if !self.committed {
             self.conn.close_on_drop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On SQLite every write transaction runs on the one writer connection, so its page
+    /// cache is never thrown away by another connection's commit: a temporary table (it
+    /// lives in one connection only) made in one write is there in the next, and after a
+    /// failed transaction closed that connection, a fresh one takes its place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writes_share_one_connection_and_a_failure_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let mut tx = store.write_tx("first").await.unwrap();
+        tx.run(
+            "temp",
+            sqlx::query("CREATE TEMP TABLE writer_mark (n INTEGER)"),
+        )
+        .await
+        .unwrap();
+        tx.commit("first").await.unwrap();
+        for _ in 0..3 {
+            let mut tx = store.write_tx("again").await.unwrap();
+            tx.run("mark", sqlx::query("INSERT INTO writer_mark VALUES (1)"))
+                .await
+                .unwrap();
+            tx.commit("again").await.unwrap();
+        }
+        let cache: i64 = {
+            let mut tx = store.write_tx("cache").await.unwrap();
+            let size = sqlx::query_scalar("PRAGMA cache_size")
+                .fetch_one(tx.conn())
+                .await
+                .unwrap();
+            tx.commit("cache").await.unwrap();
+            size
+        };
+        assert_eq!(cache, -16384);
+        // A transaction dropped uncommitted closes its connection: the next write gets a
+        // new one, without the mark.
+        drop(store.write_tx("dropped").await.unwrap());
+        let mut tx = store.write_tx("after").await.unwrap();
+        let err = tx
+            .run("mark", sqlx::query("INSERT INTO writer_mark VALUES (2)"))
+            .await
+            .unwrap_err();
+        let text = crate::report::Report(&err).to_string();
+        assert!(text.contains("no such table: writer_mark"), "{text}");
     }
 }
