@@ -115,12 +115,14 @@ pub struct Store {
 /// short enough that a database that is down is reported before the request times out.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The pool settings of either pool: `sqlite` or `postgres` connections at most.
-fn pool_options(backend: Backend, sqlite: u32, postgres: u32, role: Role) -> AnyPoolOptions {
+/// The settings of the store's pools: on SQLite four readers and the one writer, on
+/// PostgreSQL one pool of 16 for both.
+fn pool_options(backend: Backend, role: Role) -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(match backend {
-            Backend::Sqlite => sqlite,
-            Backend::Postgres => postgres,
+        .max_connections(match (backend, role) {
+            (Backend::Sqlite, Role::Reader) => 4,
+            (Backend::Sqlite, Role::Writer) => 1,
+            (Backend::Postgres, _) => 16,
         })
         .acquire_timeout(ACQUIRE_TIMEOUT)
         // A pooled SQLite connection is a file handle in this process: pinging it
@@ -173,12 +175,12 @@ impl Store {
         };
         let options =
             AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Connect(backend, e))?;
-        let pool = pool_options(backend, 4, 16, Role::Reader)
+        let pool = pool_options(backend, Role::Reader)
             .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Connect(backend, e))?;
         let writes = match backend {
-            Backend::Sqlite => pool_options(backend, 1, 1, Role::Writer)
+            Backend::Sqlite => pool_options(backend, Role::Writer)
                 .connect_with(options)
                 .await
                 .map_err(|e| StoreError::Connect(backend, e))?,
