@@ -373,6 +373,14 @@ impl Engine {
         }
     }
 
+    /// Whether ranking a plan of `partner` searches the vector index: only for a partner
+    /// whose neighbours were not found when the engine loaded. Such a ranking can wait on
+    /// I/O (a Qdrant server) and must leave the runtime's workers; any other is
+    /// computation over memory alone.
+    pub fn searches_for(&self, partner: &str) -> bool {
+        self.peers.is_some() && self.index.is_some() && !self.neighbours.contains_key(partner)
+    }
+
     /// Eligible candidates with reasons for the others, in catalog order.
     pub fn eligibility<'a>(&'a self, facts: &Facts) -> (Vec<&'a ActionSpec>, Vec<Excluded>) {
         let mut eligible = Vec::new();

@@ -4,7 +4,9 @@
 //! embedded shard, a Qdrant request blocked on, a model file read and parsed, a forecast
 //! over every plan. Run on one of tokio's few workers, each of them stalls every request
 //! that worker holds, and the Qdrant backend cannot block on its client there at all.
-//! So they run here, on tokio's blocking pool, and nowhere else.
+//! So they run here, on tokio's blocking pool, and nowhere else. The one exception is
+//! a ranking that searches nothing (`recommend::recommend`): computation over memory,
+//! shorter than the hand-off.
 
 use std::future::Future;
 

@@ -129,6 +129,11 @@ async fn kept_peer_evidence_answers_as_a_fresh_search_does(t: &Trained) {
         .unwrap();
     let mut with_peers = 0;
     for ctx in contexts.iter().rev().chain(&contexts) {
+        // Only the engine without neighbours would search (and must leave the runtime's
+        // workers to do it); every partner here has closed plans, so was found at load.
+        let partner = ctx.record.plan.partner_id.as_str();
+        assert!(t.engine.searches_for(partner), "{partner}");
+        assert!(!found.searches_for(partner), "{partner}");
         let kept = found.recommend(ctx, 5);
         let fresh = t.engine.recommend(ctx, 5);
         assert!(kept.neighbours > 0, "{}", ctx.record.plan.plan_id);
