@@ -212,24 +212,44 @@ impl Store {
 
     /// Every request's rows in one transaction without savepoints, two statements a
     /// request fewer: validation refused the bad rows before they were queued, so a
-    /// refusal here is rare, and costs the group a second try with savepoints.
+    /// refusal here is rare, and costs the group a second try with savepoints. Requests
+    /// of one tenant in a row that replace no plan's key results share their statements
+    /// ([`Store::write_requests`]); one that does goes alone, since its removals depend on
+    /// what came before it.
     async fn commit_at_once(&self, batch: &[Pending]) -> Result<Vec<u64>, AtOnce> {
         let mut tx = self
             .write_tx_in_turn(WHAT, None)
             .await
             .map_err(AtOnce::CommitFailed)?;
         let mut removed = Vec::with_capacity(batch.len());
-        for p in batch {
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
             let Written {
                 tenant,
                 data,
                 complete,
-            } = &p.rows;
-            let written = self
-                .write_request(tx.conn(), tenant, data, complete, &mut |_, _| {})
-                .await;
+            } = &first.rows;
+            let shared = if complete.is_empty() {
+                rest.iter()
+                    .take_while(|p| p.rows.tenant == *tenant && p.rows.complete.is_empty())
+                    .count()
+            } else {
+                1
+            };
             // Dropping the transaction unfinished closes its connection: rolled back.
-            removed.push(written.map_err(AtOnce::Refused)?);
+            if shared > 1 {
+                let data: Vec<&Dataset> = rest[..shared].iter().map(|p| &*p.rows.data).collect();
+                self.write_requests(tx.conn(), tenant, &data)
+                    .await
+                    .map_err(AtOnce::Refused)?;
+                removed.extend(std::iter::repeat_n(0, shared));
+            } else {
+                let written = self
+                    .write_request(tx.conn(), tenant, data, complete, &mut |_, _| {})
+                    .await;
+                removed.push(written.map_err(AtOnce::Refused)?);
+            }
+            rest = &rest[shared..];
         }
         tx.commit(WHAT).await.map_err(AtOnce::CommitFailed)?;
         Ok(removed)
@@ -431,6 +451,59 @@ mod tests {
         let sqlite = Store::open_data_dir(dir.path()).await.unwrap();
         // On SQLite, the one writer: PostgreSQL groups concurrent commits by itself.
         one_group_one_refusal(&sqlite, TENANT).await;
+    }
+
+    /// A group's requests of one tenant share their statements: the rows are those of
+    /// the requests one after the other, so the row every request writes ends as the
+    /// last one queued left it, and each request's own row is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_shared_statement_keeps_the_requests_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        crate::store::testing::import_fixture(&store, TENANT).await;
+        let lock = Arc::clone(&store.group.writer).lock_owned().await;
+        let mut writes = tokio::task::JoinSet::new();
+        for n in 0..6 {
+            let mut data = activity(n);
+            let mut same = data.activities[0].clone();
+            same.activity_id = Id::parse("grouped-same").unwrap();
+            same.quantity = n as f64;
+            data.activities.push(same);
+            let store2 = store.clone();
+            writes.spawn(async move {
+                store2
+                    .write_grouped(TENANT, Arc::new(data), Vec::new())
+                    .await
+            });
+            // Queued one at a time, so the queue's order is the loop's.
+            while store.group.queue.lock().unwrap().len() < n + 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        }
+        drop(lock);
+        while let Some(done) = writes.join_next().await {
+            let written = done.unwrap();
+            assert!(written.is_ok(), "{written:?}");
+        }
+        assert_eq!(
+            store
+                .group
+                .groups
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
+        let after = store.dataset(TENANT).await.unwrap();
+        let quantity = |id: &str| {
+            after
+                .activities
+                .iter()
+                .find(|a| a.activity_id.as_str() == id)
+                .map(|a| a.quantity)
+        };
+        assert_eq!(quantity("grouped-same"), Some(5.0));
+        for n in 0..6 {
+            assert_eq!(quantity(&format!("grouped-{n}")), Some(1.0), "grouped-{n}");
+        }
     }
 
     async fn one_group_one_refusal(store: &Store, tenant: &str) {

@@ -68,6 +68,43 @@ impl Store {
         Ok(removed)
     }
 
+    /// The rows of several requests of one tenant, none of which gives a plan's key
+    /// results whole, in one statement per table rather than one per table and request:
+    /// each statement of a group commit is a round trip to SQLite's worker thread. The
+    /// rows are those of the requests one after the other, so a row written twice ends
+    /// as the later request left it. (Copied into one dataset: grouped requests are a
+    /// platform's small syncs, and a borrowed chain of them would not prove `Send`.)
+    pub(super) async fn write_requests(
+        &self,
+        tx: &mut AnyConnection,
+        tenant: &str,
+        data: &[&Dataset],
+    ) -> Result<(), StoreError> {
+        let mut all = Dataset::default();
+        for d in data {
+            // Whole, so that a new entity cannot be left out here unnoticed.
+            let Dataset {
+                partners,
+                plans,
+                key_results,
+                kr_progress,
+                activities,
+                actions,
+                feedback,
+            } = d;
+            all.partners.extend_from_slice(partners);
+            all.plans.extend_from_slice(plans);
+            all.key_results.extend_from_slice(key_results);
+            all.kr_progress.extend_from_slice(kr_progress);
+            all.activities.extend_from_slice(activities);
+            all.actions.extend_from_slice(actions);
+            all.feedback.extend_from_slice(feedback);
+        }
+        self.write_request(tx, tenant, &all, &[], &mut |_, _| {})
+            .await
+            .map(|_removed| ())
+    }
+
     /// The statements of [`Self::write_dataset_replacing`], inside its transaction.
     async fn write_rows(
         &self,
