@@ -31,6 +31,28 @@ impl Dataset {
             ("feedback", self.feedback.len()),
         ]
     }
+
+    /// Appends `other`'s rows after this dataset's, entity by entity, so that several
+    /// writes can go to the store as one (a group commit's shared statements).
+    pub fn extend_from(&mut self, other: &Dataset) {
+        // Whole, so that a new entity cannot be left out here unnoticed.
+        let Dataset {
+            partners,
+            plans,
+            key_results,
+            kr_progress,
+            activities,
+            actions,
+            feedback,
+        } = other;
+        self.partners.extend_from_slice(partners);
+        self.plans.extend_from_slice(plans);
+        self.key_results.extend_from_slice(key_results);
+        self.kr_progress.extend_from_slice(kr_progress);
+        self.activities.extend_from_slice(activities);
+        self.actions.extend_from_slice(actions);
+        self.feedback.extend_from_slice(feedback);
+    }
 }
 
 /// Ids the tenant already has in the store, so a dataset may refer to them.

@@ -229,13 +229,12 @@ impl Store {
                 data,
                 complete,
             } = &first.rows;
-            let shared = if complete.is_empty() {
-                rest.iter()
-                    .take_while(|p| p.rows.tenant == *tenant && p.rows.complete.is_empty())
-                    .count()
-            } else {
-                1
-            };
+            // The run of requests that can share statements; at least this one.
+            let shared = rest
+                .iter()
+                .take_while(|p| p.rows.tenant == *tenant && p.rows.complete.is_empty())
+                .count()
+                .max(1);
             // Dropping the transaction unfinished closes its connection: rolled back.
             if shared > 1 {
                 let data: Vec<&Dataset> = rest[..shared].iter().map(|p| &*p.rows.data).collect();

@@ -81,25 +81,7 @@ impl Store {
         data: &[&Dataset],
     ) -> Result<(), StoreError> {
         let mut all = Dataset::default();
-        for d in data {
-            // Whole, so that a new entity cannot be left out here unnoticed.
-            let Dataset {
-                partners,
-                plans,
-                key_results,
-                kr_progress,
-                activities,
-                actions,
-                feedback,
-            } = d;
-            all.partners.extend_from_slice(partners);
-            all.plans.extend_from_slice(plans);
-            all.key_results.extend_from_slice(key_results);
-            all.kr_progress.extend_from_slice(kr_progress);
-            all.activities.extend_from_slice(activities);
-            all.actions.extend_from_slice(actions);
-            all.feedback.extend_from_slice(feedback);
-        }
+        data.iter().for_each(|d| all.extend_from(d));
         self.write_request(tx, tenant, &all, &[], &mut |_, _| {})
             .await
             .map(|_removed| ())
